@@ -1,0 +1,131 @@
+//! The commands, wired together: parse → load → run → report → exit code.
+
+use crate::cli::{CheckArgs, Cli, Command, Format};
+use crate::config::{self, Config};
+use crate::error::{Error, exit};
+use crate::events::Reporter;
+use crate::report::{Multi, human::HumanReporter, json::JsonReporter};
+use crate::runner::{self, RunOptions};
+use crate::spec::{Catalog, LabEntry, LabSource};
+use std::io::{IsTerminal, Write};
+
+pub fn main(cli: Cli) -> i32 {
+    crate::procs::become_subreaper();
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("labgrade: error: cannot start the async runtime: {e}");
+            return 2;
+        }
+    };
+    let result = rt.block_on(run(cli));
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("labgrade: error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<i32, Error> {
+    let source = match &cli.labs {
+        Some(dir) => LabSource::Dir(dir.clone()),
+        None => LabSource::Embedded,
+    };
+    match cli.command {
+        Command::Check(args) => check(source, args).await,
+        Command::Labs => labs(source),
+        Command::Lab { lab, .. } => readme(source, &lab),
+        Command::Init { path, force } => init(path, force),
+        Command::Token { config, role, tenant, expires_in } => {
+            let cfg = Config::load(&Config::locate(config.path.as_deref())?)?;
+            let secret = cfg
+                .service_env("JWT_SECRET")
+                .ok_or_else(|| Error::Usage("JWT_SECRET is set neither in [service.env] nor in the environment".into()))?;
+            let spec = crate::token::TokenSpec { role, tenant, expires_in, ..Default::default() };
+            let t = crate::token::mint(&secret, &spec).map_err(Error::Environment)?;
+            println!("{t}");
+            Ok(0)
+        }
+    }
+}
+
+async fn check(source: LabSource, args: CheckArgs) -> Result<i32, Error> {
+    let catalog = Catalog::open(source)?;
+    let entry = catalog.resolve(&args.lab)?;
+    let lab = match catalog.load(&entry.id)? {
+        LabEntry::Written(l) => l,
+        LabEntry::NotWritten => {
+            return Err(Error::Usage(format!("lab {} ({}) is not written yet; `labgrade labs` shows which labs can be graded", entry.id, entry.title)));
+        }
+    };
+    let config = Config::load(&Config::locate(args.config.path.as_deref())?)?;
+    let opts = RunOptions { url: args.url.clone(), allow_remote: args.allow_remote, pass_mark: catalog.track.pass_mark };
+
+    let mut reporters: Vec<Box<dyn Reporter>> = Vec::new();
+    let json_to_stdout = args.formats.contains(&Format::Json) && args.output.is_none();
+    if args.formats.contains(&Format::Human) && !json_to_stdout {
+        let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal();
+        reporters.push(Box::new(HumanReporter::new(color, std::io::stderr().is_terminal(), false)));
+    }
+    if args.formats.contains(&Format::Json) || args.output.is_some() {
+        reporters.push(Box::new(JsonReporter::new(args.output.clone())));
+    }
+    let mut reporter = Multi(reporters);
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| Error::Environment(format!("cannot watch SIGTERM: {e}")))?;
+    // Dropping the run future on a signal drops the service, which kills its whole tree.
+    let result = tokio::select! {
+        r = runner::run_lab(&lab, &config, &opts, &mut reporter) => r,
+        _ = tokio::signal::ctrl_c() => Err(Error::Interrupted),
+        _ = term.recv() => Err(Error::Interrupted),
+    };
+    let report = result?;
+    reporter.finish().map_err(|e| Error::Environment(format!("cannot write the report: {e}")))?;
+    Ok(if report.score.passed { exit::PASSED } else { exit::NOT_PASSED })
+}
+
+fn labs(source: LabSource) -> Result<i32, Error> {
+    let catalog = Catalog::open(source)?;
+    let t = &catalog.track;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{} — pass mark {}%", t.title, t.pass_mark);
+    for section in &t.sections {
+        let _ = writeln!(out, "\n{}", section.title);
+        for lab in t.labs.iter().filter(|l| l.section == section.id) {
+            let status = match catalog.load(&lab.id)? {
+                LabEntry::Written(l) => format!("{} checks", l.checks.len()),
+                LabEntry::NotWritten => "not written yet".to_string(),
+            };
+            let _ = writeln!(out, "  {:<22} {:<58} {status}", lab.id, lab.title);
+        }
+    }
+    Ok(0)
+}
+
+fn readme(source: LabSource, wanted: &str) -> Result<i32, Error> {
+    let catalog = Catalog::open(source)?;
+    let entry = catalog.resolve(wanted)?;
+    let rel = format!("{}/README.md", entry.id);
+    match catalog.source.read(&rel).map_err(|e| Error::Usage(e.to_string()))? {
+        Some(text) => {
+            print!("{text}");
+            Ok(0)
+        }
+        None => Err(Error::Usage(format!("lab {} has no README yet", entry.id))),
+    }
+}
+
+fn init(path: Option<std::path::PathBuf>, force: bool) -> Result<i32, Error> {
+    let dir = path.unwrap_or_else(|| ".".into());
+    let file = if dir.extension().is_some_and(|e| e == "toml") { dir } else { dir.join(config::FILE_NAME) };
+    if file.exists() && !force {
+        return Err(Error::Usage(format!("{} exists; pass --force to overwrite it", file.display())));
+    }
+    std::fs::write(&file, config::TEMPLATE).map_err(|e| Error::Environment(format!("cannot write {}: {e}", file.display())))?;
+    println!("wrote {} — edit [service] start and base_url, then run `labgrade check 01`", file.display());
+    Ok(0)
+}

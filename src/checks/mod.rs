@@ -1,0 +1,105 @@
+//! The closed set of check kinds. One kind = one file here + one variant of [`CheckSpec`].
+//! Checks never print: they return an [`Outcome`].
+
+pub mod artifact;
+pub mod doc;
+pub mod http;
+pub mod load_probe;
+mod outcome;
+
+pub use outcome::{Evidence, Outcome, Verdict};
+
+use crate::config::Config;
+use crate::spec::de::Doc;
+use crate::spec::{Diagnostic, Lab};
+use crate::template::Vars;
+use crate::token::TokenSpec;
+use std::ops::Range;
+use toml::de::DeTable;
+
+#[derive(Debug, Clone)]
+pub enum CheckSpec {
+    Http(http::Spec),
+    LoadProbe(load_probe::Spec),
+    Doc(doc::Spec),
+    Artifact(artifact::Spec),
+}
+
+/// What a check may use while it runs.
+pub struct Ctx<'a> {
+    pub lab: &'a Lab,
+    pub config: &'a Config,
+    pub base_url: url::Url,
+    pub client: reqwest::Client,
+    /// Values captured by earlier checks.
+    pub vars: Vars,
+    /// Values that must never appear in a report: the learner's secret, minted tokens.
+    pub secrets: Vec<String>,
+}
+
+impl Ctx<'_> {
+    /// Mint a token with the learner's JWT_SECRET (from `[service.env]` or the environment).
+    pub fn token(&mut self, spec: &TokenSpec) -> Result<String, String> {
+        let secret = self.config.service_env("JWT_SECRET").filter(|s| !s.is_empty()).ok_or_else(|| {
+            "this check sends a bearer token, but JWT_SECRET is set neither in [service.env] of labgrade.toml nor in the environment".to_string()
+        })?;
+        if !self.secrets.contains(&secret) {
+            self.secrets.push(secret.clone());
+        }
+        let t = crate::token::mint(&secret, spec)?;
+        self.secrets.push(t.clone());
+        Ok(t)
+    }
+}
+
+impl CheckSpec {
+    pub const KINDS: &'static [&'static str] = &["http", "load_probe", "doc", "artifact"];
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CheckSpec::Http(_) => "http",
+            CheckSpec::LoadProbe(_) => "load_probe",
+            CheckSpec::Doc(_) => "doc",
+            CheckSpec::Artifact(_) => "artifact",
+        }
+    }
+
+    /// Build the variant named by `kind` from the check's remaining keys.
+    pub fn parse<'i>(
+        doc: &Doc<'i>,
+        kind: &str,
+        kind_span: Range<usize>,
+        rest: DeTable<'i>,
+        span: Range<usize>,
+    ) -> Result<CheckSpec, Diagnostic> {
+        let spec = match kind {
+            "http" => CheckSpec::Http(doc.table(rest, span.clone())?),
+            "load_probe" => CheckSpec::LoadProbe(doc.table(rest, span.clone())?),
+            "doc" => CheckSpec::Doc(doc.table(rest, span.clone())?),
+            "artifact" => CheckSpec::Artifact(doc.table(rest, span.clone())?),
+            other => {
+                return Err(doc.err(
+                    kind_span,
+                    format!("unknown check kind {other:?}; expected one of: {}", Self::KINDS.join(", ")),
+                ));
+            }
+        };
+        let invalid = match &spec {
+            CheckSpec::Http(s) => s.validate(),
+            CheckSpec::LoadProbe(s) => s.validate(),
+            CheckSpec::Doc(s) => s.validate(),
+            CheckSpec::Artifact(s) => s.validate(),
+        };
+        invalid.map_err(|msg| doc.err(span.start..span.start + 1, msg))?;
+        Ok(spec)
+    }
+
+    pub async fn run(&self, ctx: &mut Ctx<'_>) -> Outcome {
+        match self {
+            CheckSpec::Http(s) => http::run(s, ctx).await,
+            CheckSpec::LoadProbe(s) => load_probe::run(s, ctx).await,
+            CheckSpec::Doc(s) => doc::run(s, ctx),
+            CheckSpec::Artifact(s) => artifact::run(s, ctx),
+        }
+    }
+}

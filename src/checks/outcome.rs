@@ -1,0 +1,120 @@
+//! What a check found: a verdict, a one-line message, and evidence as plain data that each
+//! reporter renders its own way.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    /// The grader could not judge (its own problem or the environment's); the message says why.
+    Error,
+    /// Not run, e.g. it needs a value an earlier failed check should have captured.
+    Skipped,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Error => "error",
+            Verdict::Skipped => "skipped",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Evidence {
+    /// Expected vs actual text; reporters show a line diff.
+    Diff { label: String, expected: String, actual: String },
+    /// One assertion: what was checked, what was expected, what was there.
+    Assert { what: String, expected: String, actual: String },
+    /// A shell line that reproduces the request.
+    Curl { line: String },
+    Latency { samples: u64, p50_ms: f64, p95_ms: f64, p99_ms: f64, max_ms: f64, limit_ms: f64, background: String },
+    /// Lines of output (a service's log tail, a file excerpt).
+    Output { label: String, lines: Vec<String> },
+    Note { text: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outcome {
+    pub verdict: Verdict,
+    pub message: String,
+    pub evidence: Vec<Evidence>,
+}
+
+impl Outcome {
+    pub fn pass(message: impl Into<String>) -> Self {
+        Outcome { verdict: Verdict::Pass, message: message.into(), evidence: vec![] }
+    }
+    pub fn fail(message: impl Into<String>) -> Self {
+        Outcome { verdict: Verdict::Fail, message: message.into(), evidence: vec![] }
+    }
+    pub fn error(message: impl Into<String>) -> Self {
+        Outcome { verdict: Verdict::Error, message: message.into(), evidence: vec![] }
+    }
+    pub fn skipped(message: impl Into<String>) -> Self {
+        Outcome { verdict: Verdict::Skipped, message: message.into(), evidence: vec![] }
+    }
+    pub fn with(mut self, e: Evidence) -> Self {
+        self.evidence.push(e);
+        self
+    }
+    pub fn with_all(mut self, e: impl IntoIterator<Item = Evidence>) -> Self {
+        self.evidence.extend(e);
+        self
+    }
+
+    /// Replace every secret with `[redacted]` in the message and all evidence.
+    pub fn redact(&mut self, secrets: &[String]) {
+        let scrub = |s: &mut String| {
+            for secret in secrets.iter().filter(|s| s.len() >= 4) {
+                if s.contains(secret.as_str()) {
+                    *s = s.replace(secret.as_str(), "[redacted]");
+                }
+            }
+        };
+        scrub(&mut self.message);
+        for e in &mut self.evidence {
+            match e {
+                Evidence::Diff { label, expected, actual } => {
+                    scrub(label);
+                    scrub(expected);
+                    scrub(actual);
+                }
+                Evidence::Assert { what, expected, actual } => {
+                    scrub(what);
+                    scrub(expected);
+                    scrub(actual);
+                }
+                Evidence::Curl { line } => scrub(line),
+                Evidence::Latency { background, .. } => scrub(background),
+                Evidence::Output { label, lines } => {
+                    scrub(label);
+                    lines.iter_mut().for_each(scrub);
+                }
+                Evidence::Note { text } => scrub(text),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_reaches_every_evidence_kind() {
+        let mut o = Outcome::fail("token sekret123 leaked")
+            .with(Evidence::Output { label: "log".into(), lines: vec!["a sekret123 b".into()] })
+            .with(Evidence::Diff { label: "body".into(), expected: "x".into(), actual: "sekret123".into() });
+        o.redact(&["sekret123".into()]);
+        let text = serde_json::to_string(&o).unwrap();
+        assert!(!text.contains("sekret123"), "{text}");
+        assert_eq!(text.matches("[redacted]").count(), 3);
+    }
+}

@@ -1,0 +1,82 @@
+//! Command-line interface.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "labgrade", version, about = "Grades your backend service against the labs of a course, scores it, and tracks your certificate progress.")]
+pub struct Cli {
+    /// Read lab specs from this folder instead of the ones built in (for lab authors).
+    #[arg(long, global = true, value_name = "DIR", env = "LABGRADE_LABS")]
+    pub labs: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Grade one lab: start your service, run the lab's checks, score them.
+    Check(CheckArgs),
+    /// List the labs of the track.
+    Labs,
+    /// Show a lab's README (what to build and how it is graded).
+    Lab {
+        /// Lab number or id (2, 02, 02-http-contracts).
+        lab: String,
+        /// Print the learner-facing README (the default).
+        #[arg(long)]
+        readme: bool,
+    },
+    /// Write a commented labgrade.toml into the current folder (or PATH).
+    Init {
+        path: Option<PathBuf>,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print a bearer token signed with your JWT_SECRET, for reproducing a check with curl.
+    Token {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long, default_value = "owner")]
+        role: String,
+        #[arg(long, default_value = "tenant-a")]
+        tenant: String,
+        /// Seconds until it expires (negative: already expired).
+        #[arg(long, default_value_t = 3600, allow_hyphen_values = true)]
+        expires_in: i64,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// Your labgrade.toml (or the folder holding it); its folder is your repo.
+    #[arg(short = 'c', long = "config", value_name = "PATH")]
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Lab number or id (2, 02, 02-http-contracts).
+    pub lab: String,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Grade a service you already run at this URL; nothing is started or stopped.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<url::Url>,
+    /// Allow a target that is not on this machine.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Report formats; repeat for several (human on stdout, json to stdout or -o).
+    #[arg(long = "format", value_enum, default_value = "human")]
+    pub formats: Vec<Format>,
+    /// Write the JSON report to this file.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}

@@ -1,0 +1,33 @@
+//! Errors that stop a run before a verdict, each mapped to an exit code.
+
+use crate::spec::Diagnostic;
+
+/// Why labgrade could not grade. Every variant exits 2: a verdict was never reached.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Usage(String),
+    #[error("error in lab spec: {0}")]
+    Spec(Diagnostic),
+    #[error("error in config: {0}")]
+    Config(Diagnostic),
+    #[error("{0}")]
+    Environment(String),
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Interrupted => 130,
+            _ => 2,
+        }
+    }
+}
+
+/// Exit codes of a finished run.
+pub mod exit {
+    pub const PASSED: i32 = 0;
+    pub const NOT_PASSED: i32 = 1;
+}

@@ -1,0 +1,57 @@
+//! What a run reports, as it happens. The runner emits these; reporters consume them and
+//! nothing else.
+
+use crate::checks::Outcome;
+use crate::score::LabScore;
+use crate::spec::Location;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    LabStarted { lab: String, title: String, checks: usize, target: String },
+    /// The service is being started / is ready / was stopped.
+    Service { message: String },
+    CheckStarted { index: usize, id: String },
+    CheckFinished(Box<CheckRecord>),
+    LabFinished(Box<LabReport>),
+}
+
+/// Everything known about one check once it ran.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CheckRecord {
+    pub id: String,
+    pub kind: String,
+    pub criterion: String,
+    pub required: bool,
+    pub hint: String,
+    /// The lab README section to read, as a link.
+    pub doc: String,
+    pub location: Location,
+    pub outcome: Outcome,
+    #[serde(serialize_with = "ms")]
+    pub duration: Duration,
+}
+
+/// A finished lab: its score and every check record.
+#[derive(Debug, Clone)]
+pub struct LabReport {
+    pub lab: String,
+    pub title: String,
+    pub score: LabScore,
+    pub checks: Vec<CheckRecord>,
+    pub duration: Duration,
+    pub target: String,
+}
+
+fn ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
+}
+
+/// A consumer of events (human terminal view, JSON file, …).
+pub trait Reporter {
+    fn on_event(&mut self, event: &Event);
+    /// Called once after the last event; write files, flush.
+    fn finish(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,22 @@
+//! labgrade: grades a learner's own backend service against lab specs, scores it against
+//! each lesson's rubric, and tracks progress toward a certificate.
+
+pub mod app;
+pub mod checks;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod events;
+pub mod load;
+pub mod markdown;
+pub mod matching;
+pub mod openapi;
+pub mod procs;
+pub mod report;
+pub mod request;
+pub mod runner;
+pub mod score;
+pub mod service;
+pub mod spec;
+pub mod template;
+pub mod token;

@@ -1,0 +1,141 @@
+//! Bounded load: a closed loop of background requests (N workers, each sending the next
+//! request when the last one answered) and latency recording with an HDR histogram.
+//! Loops stop by themselves at a deadline even if nobody stops them.
+
+use crate::request::Prepared;
+use hdrhistogram::Histogram;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+use tokio::task::JoinSet;
+
+#[derive(Default)]
+struct Counters {
+    answered: AtomicU64,
+    failed: AtomicU64,
+    first_failure: Mutex<Option<String>>,
+}
+
+/// Background traffic running until stopped or until its deadline.
+pub struct Background {
+    stop: Arc<AtomicBool>,
+    tasks: JoinSet<()>,
+    counters: Arc<Counters>,
+    started: Instant,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackgroundReport {
+    /// Requests answered with a status below 500.
+    pub answered: u64,
+    /// Transport errors and 5xx answers.
+    pub failed: u64,
+    pub first_failure: Option<String>,
+    pub elapsed: Duration,
+}
+
+impl Background {
+    pub fn start(client: &reqwest::Client, req: Prepared, workers: usize, deadline: Duration) -> Background {
+        let stop = Arc::new(AtomicBool::new(false));
+        let counters = Arc::new(Counters::default());
+        let mut tasks = JoinSet::new();
+        let until = Instant::now() + deadline;
+        for _ in 0..workers {
+            let (client, req, stop, counters) = (client.clone(), req.clone(), stop.clone(), counters.clone());
+            tasks.spawn(async move {
+                while !stop.load(Ordering::Relaxed) && Instant::now() < until {
+                    let failure = match req.send(&client).await {
+                        Ok(r) if r.status < 500 => None,
+                        Ok(r) => Some(format!("HTTP {}", r.status)),
+                        Err(e) => Some(e),
+                    };
+                    match failure {
+                        None => counters.answered.fetch_add(1, Ordering::Relaxed),
+                        Some(f) => {
+                            counters.first_failure.lock().await.get_or_insert(f);
+                            counters.failed.fetch_add(1, Ordering::Relaxed)
+                        }
+                    };
+                }
+            });
+        }
+        Background { stop, tasks, counters, started: Instant::now() }
+    }
+
+    /// Stop sending, wait for in-flight requests (bounded by their own timeouts), and report.
+    pub async fn stop(mut self) -> BackgroundReport {
+        self.stop.store(true, Ordering::Relaxed);
+        while self.tasks.join_next().await.is_some() {}
+        BackgroundReport {
+            answered: self.counters.answered.load(Ordering::Relaxed),
+            failed: self.counters.failed.load(Ordering::Relaxed),
+            first_failure: self.counters.first_failure.lock().await.clone(),
+            elapsed: self.started.elapsed(),
+        }
+    }
+}
+
+/// Latency samples in microseconds.
+pub struct Latencies(Histogram<u64>);
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Percentiles {
+    pub samples: u64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Default for Latencies {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Latencies {
+    pub fn new() -> Self {
+        // 1 µs to 10 min at 3 significant digits: exact enough for any latency we judge.
+        Latencies(Histogram::new_with_bounds(1, 600_000_000, 3).expect("static histogram bounds"))
+    }
+
+    pub fn record(&mut self, d: Duration) {
+        let us = (d.as_micros() as u64).clamp(1, 600_000_000);
+        self.0.record(us).expect("value clamped into bounds");
+    }
+
+    pub fn percentiles(&self) -> Percentiles {
+        let ms = |us: u64| us as f64 / 1000.0;
+        Percentiles {
+            samples: self.0.len(),
+            p50_ms: ms(self.0.value_at_quantile(0.50)),
+            p95_ms: ms(self.0.value_at_quantile(0.95)),
+            p99_ms: ms(self.0.value_at_quantile(0.99)),
+            max_ms: ms(self.0.max()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_of_known_samples() {
+        let mut l = Latencies::new();
+        for i in 1..=100u64 {
+            l.record(Duration::from_millis(i));
+        }
+        let p = l.percentiles();
+        assert_eq!(p.samples, 100);
+        assert!((p.p50_ms - 50.0).abs() < 0.1, "{p:?}");
+        assert!((p.p95_ms - 95.0).abs() < 0.1, "{p:?}");
+        assert!((p.max_ms - 100.0).abs() < 0.1, "{p:?}");
+    }
+
+    #[test]
+    fn empty_has_zero_samples() {
+        assert_eq!(Latencies::new().percentiles().samples, 0);
+    }
+}

@@ -1,0 +1,104 @@
+//! Process-tree bookkeeping from /proc, so that nothing the learner's service started
+//! outlives the run — not even a child that left its process group with setsid.
+
+use std::collections::HashMap;
+
+/// Become a child subreaper: orphans of our descendants are re-parented to us instead of
+/// init, so they stay findable (and killable) as our descendants.
+pub fn become_subreaper() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes plain integers and touches no memory.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    }
+}
+
+/// Parent pid of each live process, read from /proc/<pid>/stat.
+fn parents() -> HashMap<i32, i32> {
+    let mut map = HashMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return map };
+    for entry in dir.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            && let Some(ppid) = parse_ppid(&stat)
+        {
+            map.insert(pid, ppid);
+        }
+    }
+    map
+}
+
+/// The ppid field of /proc/<pid>/stat; the command name may hold spaces and parentheses,
+/// so parse from the last ')'.
+pub fn parse_ppid(stat: &str) -> Option<i32> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// All descendants of `root` (children first, then theirs), excluding `root`.
+pub fn descendants(root: i32) -> Vec<i32> {
+    descendants_in(&parents(), root)
+}
+
+pub fn descendants_in(parents: &HashMap<i32, i32>, root: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(p) = frontier.pop() {
+        let mut kids: Vec<i32> = parents.iter().filter(|(_, pp)| **pp == p).map(|(c, _)| *c).collect();
+        kids.sort_unstable();
+        out.extend(&kids);
+        frontier.extend(kids);
+    }
+    out
+}
+
+/// SIGKILL every descendant of this process except `keep`, and reap the ones that are our
+/// own children (orphans handed to us as subreaper), so none is left as a zombie.
+pub fn kill_all_descendants(keep: &[i32]) -> usize {
+    use nix::sys::signal::{Signal, kill};
+    use nix::sys::wait::{WaitPidFlag, waitpid};
+    use nix::unistd::Pid;
+    let me = std::process::id() as i32;
+    let mut killed = 0;
+    // A dying process can fork once more; a few rounds catch that.
+    for _ in 0..5 {
+        let parents = parents();
+        let victims: Vec<i32> = descendants_in(&parents, me).into_iter().filter(|p| !keep.contains(p)).collect();
+        if victims.is_empty() {
+            break;
+        }
+        for &p in &victims {
+            if kill(Pid::from_raw(p), Signal::SIGKILL).is_ok() {
+                killed += 1;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        for &p in &victims {
+            if parents.get(&p) == Some(&me) {
+                let _ = waitpid(Pid::from_raw(p), Some(WaitPidFlag::WNOHANG));
+            }
+        }
+    }
+    killed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ppid_survives_odd_command_names() {
+        assert_eq!(parse_ppid("42 (node) S 7 42 42 0"), Some(7));
+        assert_eq!(parse_ppid("42 (a) b) (c) S 9 1 1"), Some(9));
+        assert_eq!(parse_ppid("garbage"), None);
+    }
+
+    #[test]
+    fn descendants_walk_the_tree() {
+        let p: HashMap<i32, i32> = [(2, 1), (3, 2), (4, 2), (5, 3), (9, 8)].into();
+        let mut d = descendants_in(&p, 1);
+        d.sort();
+        assert_eq!(d, vec![2, 3, 4, 5]);
+        assert!(descendants_in(&p, 5).is_empty());
+    }
+}

@@ -1,0 +1,278 @@
+//! The machine-readable report: one JSON object per lab (a public contract — key names are
+//! stable), written atomically to a file or to stdout when the run ends.
+
+use crate::events::{CheckRecord, Event, LabReport, Reporter};
+use serde_json::{Value, json};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Collects every finished lab and writes them on [`Reporter::finish`].
+pub struct JsonReporter {
+    /// `None` = stdout.
+    out: Option<PathBuf>,
+    reports: Vec<Value>,
+}
+
+impl JsonReporter {
+    /// `out`: the file to write, or `None` for stdout.
+    pub fn new(out: Option<PathBuf>) -> Self {
+        JsonReporter {
+            out,
+            reports: Vec::new(),
+        }
+    }
+
+    /// The document to write: the lab's object if exactly one lab ran, else an array.
+    fn document(&self) -> Value {
+        match self.reports.as_slice() {
+            [one] => one.clone(),
+            many => Value::Array(many.to_vec()),
+        }
+    }
+}
+
+impl Reporter for JsonReporter {
+    fn on_event(&mut self, event: &Event) {
+        if let Event::LabFinished(report) = event {
+            self.reports.push(json_value(report));
+        }
+    }
+
+    fn finish(&mut self) -> std::io::Result<()> {
+        let mut text =
+            serde_json::to_string_pretty(&self.document()).map_err(std::io::Error::other)?;
+        text.push('\n');
+        match &self.out {
+            Some(path) => write_atomic(path, text.as_bytes()),
+            None => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(text.as_bytes())?;
+                out.flush()
+            }
+        }
+    }
+}
+
+/// One lab's report as JSON (the shape documented for `--json`).
+pub fn json_value(report: &LabReport) -> Value {
+    let score = &report.score;
+    json!({
+        "lab": report.lab,
+        "title": report.title,
+        "score": score.score,
+        "passed": score.passed,
+        "pass_mark": score.pass_mark,
+        "duration_ms": millis(report.duration),
+        "target": report.target,
+        "grader_version": env!("CARGO_PKG_VERSION"),
+        "criteria": score
+            .criteria
+            .iter()
+            .map(|c| json!({ "id": c.id, "text": c.text, "score": c.score }))
+            .collect::<Vec<_>>(),
+        "failed_required": score.failed_required,
+        "checks": report.checks.iter().map(check_value).collect::<Vec<_>>(),
+    })
+}
+
+fn check_value(rec: &CheckRecord) -> Value {
+    json!({
+        "id": rec.id,
+        "kind": rec.kind,
+        "criterion": rec.criterion,
+        "required": rec.required,
+        "outcome": rec.outcome.verdict.as_str(),
+        "message": rec.outcome.message,
+        "location": rec.location.to_string(),
+        "duration_ms": millis(rec.duration),
+        "hint": rec.hint,
+        "doc": rec.doc,
+        "evidence": serde_json::to_value(&rec.outcome.evidence).unwrap_or(Value::Array(vec![])),
+    })
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Write to a temporary file beside `path`, then rename it over `path`, so a reader never sees
+/// a half-written report.
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "report.json".into());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::{Evidence, Outcome};
+    use crate::score::{CriterionScore, LabScore};
+    use crate::spec::Location;
+    use std::time::Duration;
+
+    fn rec(id: &str, outcome: Outcome) -> CheckRecord {
+        CheckRecord {
+            id: id.into(),
+            kind: "http".into(),
+            criterion: "runtime".into(),
+            required: id == "b",
+            hint: "look again".into(),
+            doc: "labs/01/README.md#x".into(),
+            location: Location {
+                file: "01-runtime/lab.toml".into(),
+                line: 12,
+                col: 1,
+            },
+            outcome,
+            duration: Duration::from_millis(12),
+        }
+    }
+
+    fn report() -> LabReport {
+        LabReport {
+            lab: "01-runtime".into(),
+            title: "Node Runtime".into(),
+            score: LabScore {
+                score: 25.0,
+                passed: false,
+                pass_mark: 80.0,
+                criteria: vec![CriterionScore {
+                    id: "runtime".into(),
+                    text: "The runtime model".into(),
+                    score: 25.0,
+                    passed_checks: 1,
+                    checks: 4,
+                }],
+                failed_required: vec!["b".into()],
+            },
+            checks: vec![
+                rec("a", Outcome::pass("ok")),
+                rec(
+                    "b",
+                    Outcome::fail("bad").with(Evidence::Curl {
+                        line: "curl -sS http://x/".into(),
+                    }),
+                ),
+                rec("c", Outcome::error("no")),
+                rec("d", Outcome::skipped("later")),
+            ],
+            duration: Duration::from_millis(3200),
+            target: "http://127.0.0.1:3000".into(),
+        }
+    }
+
+    fn keys(v: &Value) -> Vec<&str> {
+        let mut k: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        k.sort_unstable();
+        k
+    }
+
+    #[test]
+    fn lab_object_has_the_documented_keys() {
+        let v = json_value(&report());
+        assert_eq!(
+            keys(&v),
+            [
+                "checks",
+                "criteria",
+                "duration_ms",
+                "failed_required",
+                "grader_version",
+                "lab",
+                "pass_mark",
+                "passed",
+                "score",
+                "target",
+                "title"
+            ]
+        );
+        assert_eq!(v["lab"], "01-runtime");
+        assert_eq!(v["score"], 25.0);
+        assert_eq!(v["passed"], false);
+        assert_eq!(v["pass_mark"], 80.0);
+        assert_eq!(v["duration_ms"], 3200);
+        assert_eq!(v["grader_version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(v["failed_required"], json!(["b"]));
+        assert_eq!(keys(&v["criteria"][0]), ["id", "score", "text"]);
+        assert_eq!(v["criteria"][0]["score"], 25.0);
+    }
+
+    #[test]
+    fn check_objects_have_the_documented_keys_and_outcomes() {
+        let v = json_value(&report());
+        let checks = v["checks"].as_array().unwrap();
+        for c in checks {
+            assert_eq!(
+                keys(c),
+                [
+                    "criterion",
+                    "doc",
+                    "duration_ms",
+                    "evidence",
+                    "hint",
+                    "id",
+                    "kind",
+                    "location",
+                    "message",
+                    "outcome",
+                    "required"
+                ]
+            );
+        }
+        let outcomes: Vec<&str> = checks
+            .iter()
+            .map(|c| c["outcome"].as_str().unwrap())
+            .collect();
+        assert_eq!(outcomes, ["pass", "fail", "error", "skipped"]);
+        assert_eq!(checks[1]["location"], "01-runtime/lab.toml:12:1");
+        assert_eq!(checks[1]["duration_ms"], 12);
+        assert_eq!(checks[1]["required"], true);
+        assert_eq!(
+            checks[1]["evidence"],
+            json!([{ "type": "curl", "line": "curl -sS http://x/" }])
+        );
+        assert_eq!(checks[0]["evidence"], json!([]));
+    }
+
+    #[test]
+    fn one_lab_is_an_object_several_are_an_array() {
+        let mut r = JsonReporter::new(None);
+        r.on_event(&Event::LabFinished(Box::new(report())));
+        assert!(r.document().is_object());
+        r.on_event(&Event::LabFinished(Box::new(report())));
+        assert_eq!(r.document().as_array().unwrap().len(), 2);
+        assert_eq!(JsonReporter::new(None).document(), json!([]));
+    }
+
+    #[test]
+    fn writes_the_file_atomically() {
+        let dir = std::env::temp_dir().join(format!("labgrade-json-test-{}", std::process::id()));
+        let path = dir.join("out").join("report.json");
+        let mut r = JsonReporter::new(Some(path.clone()));
+        r.on_event(&Event::LabFinished(Box::new(report())));
+        r.finish().unwrap();
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(v["lab"], "01-runtime");
+        let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "temp file left behind");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

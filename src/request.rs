@@ -1,0 +1,272 @@
+//! An HTTP request as a spec writes it, turned into a concrete request (templated, with a
+//! minted token), sent with a timeout and a cap on what is kept of the body, and rendered as
+//! a `curl` line that reproduces it.
+
+use crate::template::{self, TemplateError, Vars};
+use crate::token::TokenSpec;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Bodies longer than this are cut; the evidence says so.
+pub const BODY_CAP: usize = 16 * 1024 * 1024;
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestSpec {
+    #[serde(default = "get")]
+    pub method: String,
+    pub path: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// A JSON body (sent with `Content-Type: application/json` unless headers say otherwise).
+    pub json: Option<serde_json::Value>,
+    /// A raw text body, sent as written.
+    pub body: Option<String>,
+    /// `false`: no token. A table: a token with these claims. Absent: the lab's default.
+    pub auth: Option<AuthSpec>,
+    pub timeout_ms: Option<u64>,
+}
+
+fn get() -> String {
+    "GET".into()
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum AuthSpec {
+    Flag(bool),
+    Token(TokenSpec),
+}
+
+/// A request ready to send. The token is kept apart so that no report ever prints it.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub method: reqwest::Method,
+    pub url: url::Url,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+    pub token: Option<String>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl RequestSpec {
+    /// Whether a token is wanted, given the lab's default.
+    pub fn token_spec(&self, lab_default: bool) -> Option<TokenSpec> {
+        match &self.auth {
+            None if lab_default => Some(TokenSpec::default()),
+            None | Some(AuthSpec::Flag(false)) => None,
+            Some(AuthSpec::Flag(true)) => Some(TokenSpec::default()),
+            Some(AuthSpec::Token(t)) => Some(t.clone()),
+        }
+    }
+
+    pub fn prepare(&self, base: &url::Url, vars: &Vars, token: Option<String>) -> Result<Prepared, PrepareError> {
+        let method = reqwest::Method::from_bytes(self.method.to_ascii_uppercase().as_bytes())
+            .map_err(|_| PrepareError::Invalid(format!("{:?} is not an HTTP method", self.method)))?;
+        let path = template::render(&self.path, vars)?;
+        let url = base
+            .join(&path)
+            .map_err(|e| PrepareError::Invalid(format!("cannot join {path:?} to {base}: {e}")))?;
+        let mut headers = Vec::new();
+        for (k, v) in &self.headers {
+            headers.push((k.to_ascii_lowercase(), template::render(v, vars)?));
+        }
+        let has = |h: &Vec<(String, String)>, name: &str| h.iter().any(|(k, _)| k == name);
+        let body = match (&self.json, &self.body) {
+            (Some(_), Some(_)) => return Err(PrepareError::Invalid("a request has either `json` or `body`, not both".into())),
+            (Some(j), None) => {
+                if !has(&headers, "content-type") {
+                    headers.push(("content-type".into(), "application/json".into()));
+                }
+                Some(serde_json::to_vec(&template::render_json(j, vars)?).expect("JSON values serialize"))
+            }
+            (None, Some(b)) => Some(template::render(b, vars)?.into_bytes()),
+            (None, None) => None,
+        };
+        Ok(Prepared {
+            method,
+            url,
+            headers,
+            body,
+            token,
+            timeout: self.timeout_ms.map(Duration::from_millis).unwrap_or(DEFAULT_TIMEOUT),
+        })
+    }
+}
+
+/// What came back, with the body capped at [`BODY_CAP`].
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub truncated: bool,
+    pub elapsed: Duration,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+impl Prepared {
+    pub async fn send(&self, client: &reqwest::Client) -> Result<Response, String> {
+        let started = Instant::now();
+        let mut rb = client.request(self.method.clone(), self.url.clone()).timeout(self.timeout);
+        for (k, v) in &self.headers {
+            rb = rb.header(k, v);
+        }
+        if let Some(t) = &self.token {
+            rb = rb.bearer_auth(t);
+        }
+        if let Some(b) = &self.body {
+            rb = rb.body(b.clone());
+        }
+        let mut resp = rb.send().await.map_err(|e| describe(&e, self.timeout))?;
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect();
+        let mut body = Vec::new();
+        let mut truncated = false;
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    let room = BODY_CAP - body.len();
+                    if chunk.len() > room {
+                        body.extend_from_slice(&chunk[..room]);
+                        truncated = true;
+                        break;
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => return Err(format!("the response body broke off: {}", describe(&e, self.timeout))),
+            }
+        }
+        Ok(Response { status, headers, body, truncated, elapsed: started.elapsed() })
+    }
+
+    /// A curl line that reproduces this request; the token is a shell variable, never its value.
+    pub fn curl(&self) -> String {
+        let mut parts = vec!["curl -i".to_string()];
+        if self.method != reqwest::Method::GET || self.body.is_some() {
+            parts.push(format!("-X {}", self.method));
+        }
+        parts.push(shell_quote(self.url.as_str()));
+        if self.token.is_some() {
+            parts.push("-H \"Authorization: Bearer $LABGRADE_TOKEN\"".to_string());
+        }
+        for (k, v) in &self.headers {
+            parts.push(format!("-H {}", shell_quote(&format!("{k}: {v}"))));
+        }
+        if let Some(b) = &self.body {
+            if b.len() > 2048 || std::str::from_utf8(b).is_err() {
+                parts.push(format!("--data-binary @body.bin  # {} bytes", b.len()));
+            } else {
+                parts.push(format!("--data-raw {}", shell_quote(&String::from_utf8_lossy(b))));
+            }
+        }
+        parts.join(" ")
+    }
+}
+
+/// Say what went wrong with a request in the learner's terms.
+pub fn describe(e: &reqwest::Error, timeout: Duration) -> String {
+    if e.is_timeout() {
+        format!("no answer within {:.1} s", timeout.as_secs_f64())
+    } else if e.is_connect() {
+        "could not connect (is the service running and listening on base_url?)".to_string()
+    } else {
+        let mut msg = e.to_string();
+        let mut src = std::error::Error::source(e);
+        while let Some(s) = src {
+            msg.push_str(": ");
+            msg.push_str(&s.to_string());
+            src = s.source();
+        }
+        msg
+    }
+}
+
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+%".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// The grader's HTTP client: no proxies (a learner's HTTP_PROXY must not intercept loopback),
+/// no redirects (a redirect is a response to judge, not to follow).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(3))
+        .pool_idle_timeout(Duration::from_secs(5))
+        .user_agent(concat!("labgrade/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("the HTTP client builds with static settings")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(toml_src: &str) -> RequestSpec {
+        toml::from_str(toml_src).unwrap()
+    }
+
+    #[test]
+    fn json_body_gets_content_type_and_templating() {
+        let s = spec("method = \"post\"\npath = \"/invoices/{{id}}\"\njson = { customerId = \"{{id}}\", n = 3 }\n");
+        let vars: Vars = [("id".to_string(), "abc".to_string())].into();
+        let p = s.prepare(&"http://127.0.0.1:3000".parse().unwrap(), &vars, None).unwrap();
+        assert_eq!(p.url.as_str(), "http://127.0.0.1:3000/invoices/abc");
+        assert_eq!(p.method, reqwest::Method::POST);
+        assert_eq!(p.headers, vec![("content-type".to_string(), "application/json".to_string())]);
+        assert_eq!(String::from_utf8(p.body.unwrap()).unwrap(), r#"{"customerId":"abc","n":3}"#);
+    }
+
+    #[test]
+    fn curl_never_contains_the_token() {
+        let s = spec("method = \"POST\"\npath = \"/x\"\nbody = \"it's\"\n");
+        let p = s.prepare(&"http://127.0.0.1:3000".parse().unwrap(), &Vars::new(), Some("eyJsecret".into())).unwrap();
+        let c = p.curl();
+        assert!(!c.contains("eyJsecret"));
+        assert_eq!(c, "curl -i -X POST http://127.0.0.1:3000/x -H \"Authorization: Bearer $LABGRADE_TOKEN\" --data-raw 'it'\\''s'");
+    }
+
+    #[test]
+    fn token_choice_follows_lab_default_and_overrides() {
+        assert!(spec("path = \"/\"").token_spec(true).is_some());
+        assert!(spec("path = \"/\"").token_spec(false).is_none());
+        assert!(spec("path = \"/\"\nauth = false").token_spec(true).is_none());
+        let t = spec("path = \"/\"\nauth = { role = \"viewer\" }").token_spec(false).unwrap();
+        assert_eq!(t.role, "viewer");
+        assert_eq!(t.tenant, "tenant-a");
+    }
+}

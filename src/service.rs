@@ -1,0 +1,232 @@
+//! The supervisor: starts the learner's service in its own process group, captures its
+//! output, waits until it is ready, and stops it — SIGTERM to the group, SIGKILL after a
+//! grace period, then any descendant that escaped the group. Dropping a [`Service`] kills
+//! whatever is left, so an error or a panic leaves nothing behind either.
+
+use crate::config::Config;
+use crate::error::Error;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncReadExt;
+use tokio::process::{Child, Command};
+
+const MAX_LINES: usize = 200_000;
+const MAX_LINE: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Everything the service printed, line by line, capped.
+#[derive(Clone, Default)]
+pub struct Output(Arc<Mutex<Vec<(Stream, String)>>>);
+
+impl Output {
+    fn push(&self, s: Stream, line: String) {
+        let mut v = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if v.len() < MAX_LINES {
+            v.push((s, line));
+        }
+    }
+
+    pub fn tail(&self, n: usize) -> Vec<String> {
+        let v = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        v[v.len().saturating_sub(n)..].iter().map(|(_, l)| l.clone()).collect()
+    }
+
+    pub fn lines(&self, s: Stream) -> Vec<String> {
+        let v = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        v.iter().filter(|(x, _)| *x == s).map(|(_, l)| l.clone()).collect()
+    }
+}
+
+pub struct Service {
+    child: Child,
+    pgid: Option<i32>,
+    pub output: Output,
+    pub base_url: url::Url,
+}
+
+#[derive(Debug)]
+pub struct StopReport {
+    pub exit: Option<i32>,
+    pub signal: Option<i32>,
+    /// True when SIGTERM was not enough and SIGKILL was sent.
+    pub killed: bool,
+    pub took: Duration,
+    pub stray_killed: usize,
+}
+
+/// Is something already answering at this address? (We would be grading the wrong service.)
+pub async fn port_taken(base_url: &url::Url) -> Option<String> {
+    let host = base_url.host_str()?.trim_matches(['[', ']']).to_string();
+    let port = base_url.port_or_known_default()?;
+    let addr = format!("{host}:{port}");
+    match tokio::time::timeout(Duration::from_millis(500), tokio::net::TcpStream::connect(&addr)).await {
+        Ok(Ok(_)) => Some(addr),
+        _ => None,
+    }
+}
+
+impl Service {
+    pub async fn start(config: &Config, env_overrides: &[(String, Option<String>)]) -> Result<Service, Error> {
+        let svc = &config.service;
+        let start = svc.start.as_deref().ok_or_else(|| {
+            Error::Usage(format!("{} has no [service] start command; add one, or grade a running service with --url", config.file.display()))
+        })?;
+        if let Some(addr) = port_taken(&svc.base_url).await {
+            return Err(Error::Environment(format!(
+                "something else is already listening on {addr} — you would be grading the wrong service. Stop it, or change the port in {}",
+                config.file.display()
+            )));
+        }
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(start)
+            .current_dir(&config.repo)
+            .envs(&svc.env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        for (k, v) in env_overrides {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        let mut child = cmd.spawn().map_err(|e| {
+            Error::Environment(format!("could not run `{start}` in {}: {e}", config.repo.display()))
+        })?;
+        let pgid = child.id().map(|p| p as i32);
+        let output = Output::default();
+        if let Some(out) = child.stdout.take() {
+            tokio::spawn(pump(out, Stream::Stdout, output.clone()));
+        }
+        if let Some(err) = child.stderr.take() {
+            tokio::spawn(pump(err, Stream::Stderr, output.clone()));
+        }
+        let mut service = Service { child, pgid, output, base_url: svc.base_url.clone() };
+        service.wait_ready(config).await?;
+        Ok(service)
+    }
+
+    async fn wait_ready(&mut self, config: &Config) -> Result<(), Error> {
+        let svc = &config.service;
+        let url = svc.base_url.join(&svc.ready).map_err(|e| Error::Usage(format!("bad ready path: {e}")))?;
+        let client = crate::request::client();
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(20);
+        let mut last: String;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                tokio::time::sleep(Duration::from_millis(50)).await; // let the pumps drain
+                return Err(Error::Environment(format!(
+                    "the service exited ({status}) before it became ready at {url}\n{}",
+                    self.tail_text(20)
+                )));
+            }
+            match client.get(url.clone()).timeout(Duration::from_secs(1)).send().await {
+                Ok(r) if r.status().is_success() => return Ok(()),
+                Ok(r) => last = format!("{url} answered {}", r.status()),
+                Err(e) => last = crate::request::describe(&e, Duration::from_secs(1)),
+            }
+            if started.elapsed() >= svc.ready_timeout {
+                return Err(Error::Environment(format!(
+                    "the service did not become ready within {} s ({last}); set ready/ready_timeout_secs in {} if it needs longer\n{}",
+                    svc.ready_timeout.as_secs(),
+                    config.file.display(),
+                    self.tail_text(20)
+                )));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 3 / 2).min(Duration::from_millis(250));
+        }
+    }
+
+    fn tail_text(&self, n: usize) -> String {
+        let tail = self.output.tail(n);
+        if tail.is_empty() {
+            "(it printed nothing)".into()
+        } else {
+            format!("last {} line(s) of its output:\n{}", tail.len(), tail.iter().map(|l| format!("  │ {l}")).collect::<Vec<_>>().join("\n"))
+        }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// SIGTERM the group, wait `grace`, then SIGKILL the group and any escaped descendant.
+    pub async fn stop(mut self, grace: Duration) -> StopReport {
+        let started = Instant::now();
+        let mut killed = false;
+        if let Some(pg) = self.pgid {
+            let _ = killpg(Pid::from_raw(pg), Signal::SIGTERM);
+        }
+        let status = match tokio::time::timeout(grace, self.child.wait()).await {
+            Ok(Ok(s)) => Some(s),
+            _ => {
+                killed = true;
+                if let Some(pg) = self.pgid {
+                    let _ = killpg(Pid::from_raw(pg), Signal::SIGKILL);
+                }
+                tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await.ok().and_then(Result::ok)
+            }
+        };
+        // The shell may be gone while its children live on in the group.
+        if let Some(pg) = self.pgid.take() {
+            let _ = killpg(Pid::from_raw(pg), Signal::SIGKILL);
+        }
+        let stray_killed = crate::procs::kill_all_descendants(&[]);
+        use std::os::unix::process::ExitStatusExt;
+        StopReport {
+            exit: status.and_then(|s| s.code()),
+            signal: status.and_then(|s| s.signal()),
+            killed,
+            took: started.elapsed(),
+            stray_killed,
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Some(pg) = self.pgid.take() {
+            let _ = killpg(Pid::from_raw(pg), Signal::SIGKILL);
+            let _ = self.child.start_kill();
+            let _ = self.child.try_wait();
+            let me = self.child.id().map(|p| p as i32);
+            crate::procs::kill_all_descendants(&me.into_iter().collect::<Vec<_>>());
+        }
+    }
+}
+
+/// Read a stream into lines (lossy UTF-8, each line capped) until EOF.
+async fn pump(mut r: impl tokio::io::AsyncRead + Unpin, s: Stream, out: Output) {
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut line: Vec<u8> = Vec::new();
+    loop {
+        let n = match r.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        for &b in &buf[..n] {
+            if b == b'\n' {
+                out.push(s, String::from_utf8_lossy(&line).trim_end_matches('\r').to_string());
+                line.clear();
+            } else if line.len() < MAX_LINE {
+                line.push(b);
+            }
+        }
+    }
+    if !line.is_empty() {
+        out.push(s, String::from_utf8_lossy(&line).into_owned());
+    }
+}

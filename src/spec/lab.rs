@@ -1,0 +1,187 @@
+//! One lab: rubric criteria and the checks that evidence them (`labs/NN-slug/lab.toml`).
+
+use super::de::{Doc, split_table, string_entry};
+use super::diag::{Diagnostic, Location};
+use super::source::LabSource;
+use crate::checks::CheckSpec;
+use serde::Deserialize;
+use std::collections::BTreeSet;
+
+#[derive(Debug, Clone)]
+pub struct Lab {
+    pub id: String,
+    pub title: String,
+    /// Send the grader's default bearer token with every request unless a request says otherwise.
+    pub token: bool,
+    pub criteria: Vec<Criterion>,
+    pub checks: Vec<Check>,
+    pub source: LabSource,
+    /// Display name of the spec file, for locations.
+    pub file: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Criterion {
+    pub id: String,
+    /// The rubric line, verbatim.
+    pub text: String,
+    #[serde(default = "one")]
+    pub weight: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub id: String,
+    pub criterion: String,
+    pub weight: f64,
+    pub hint: String,
+    pub doc: String,
+    /// A lab is not passed while a required check fails, whatever the score.
+    pub required: bool,
+    pub spec: CheckSpec,
+    pub location: Location,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Head {
+    id: String,
+    title: String,
+    #[serde(default)]
+    token: bool,
+    #[serde(rename = "criterion")]
+    criteria: Vec<Criterion>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Common {
+    id: String,
+    #[allow(dead_code)]
+    kind: String,
+    criterion: String,
+    #[serde(default = "one")]
+    weight: f64,
+    hint: String,
+    doc: String,
+    #[serde(default)]
+    required: bool,
+}
+
+const COMMON_KEYS: &[&str] = &["id", "kind", "criterion", "weight", "hint", "doc", "required"];
+
+impl Lab {
+    pub fn parse(source: &LabSource, rel: &str, src: &str) -> Result<Lab, Diagnostic> {
+        let file = source.display(rel);
+        let doc = Doc::new(file.clone(), src);
+        let root = doc.parse()?;
+        let root_span = root.span();
+        let (checks_tbl, head_tbl) = split_table(root.into_inner(), &["check"]);
+        let head: Head = doc.table(head_tbl, root_span.clone())?;
+
+        let mut checks = Vec::new();
+        if let Some((_, arr)) = checks_tbl.into_iter().next() {
+            let arr_span = arr.span();
+            let toml::de::DeValue::Array(items) = arr.into_inner() else {
+                return Err(doc.err(arr_span, "`check` must be an array of tables: write [[check]]"));
+            };
+            for item in items.iter().cloned() {
+                checks.push(parse_check(&doc, item)?);
+            }
+        }
+        let lab = Lab {
+            id: head.id,
+            title: head.title,
+            token: head.token,
+            criteria: head.criteria,
+            checks,
+            source: source.clone(),
+            file,
+        };
+        lab.validate(&doc)?;
+        Ok(lab)
+    }
+
+    fn validate(&self, doc: &Doc) -> Result<(), Diagnostic> {
+        let locate = |needle: &str| {
+            let at = doc.src.find(needle).unwrap_or(0);
+            at..at + needle.len()
+        };
+        let mut seen = BTreeSet::new();
+        for c in &self.criteria {
+            if !seen.insert(c.id.as_str()) {
+                return Err(doc.err(locate(&format!("\"{}\"", c.id)), format!("criterion {:?} is defined twice", c.id)));
+            }
+        }
+        let mut ids = BTreeSet::new();
+        for check in &self.checks {
+            let here = |msg: String| Diagnostic {
+                location: check.location.clone(),
+                message: msg,
+                snippet: None,
+            };
+            if !ids.insert(check.id.as_str()) {
+                return Err(here(format!("check id {:?} is used twice; ids must be unique in a lab", check.id)));
+            }
+            if !self.criteria.iter().any(|c| c.id == check.criterion) {
+                let known: Vec<_> = self.criteria.iter().map(|c| c.id.as_str()).collect();
+                return Err(here(format!(
+                    "check {:?} names criterion {:?}; expected one of: {}",
+                    check.id,
+                    check.criterion,
+                    known.join(", ")
+                )));
+            }
+            if check.weight <= 0.0 || !check.weight.is_finite() {
+                return Err(here(format!("check {:?} has weight {}; expected a positive number", check.id, check.weight)));
+            }
+        }
+        for c in &self.criteria {
+            if !self.checks.iter().any(|k| k.criterion == c.id) {
+                return Err(doc.err(
+                    locate(&format!("\"{}\"", c.id)),
+                    format!("criterion {:?} has no check; every rubric line needs evidence", c.id),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Read a file that belongs to this lab (a schema, a data file).
+    pub fn read_file(&self, rel: &str) -> std::io::Result<Option<String>> {
+        self.source.read(&format!("{}/{}", self.id, rel))
+    }
+
+    pub fn criterion(&self, id: &str) -> Option<&Criterion> {
+        self.criteria.iter().find(|c| c.id == id)
+    }
+}
+
+fn parse_check<'i>(doc: &Doc<'i>, item: toml::Spanned<toml::de::DeValue<'i>>) -> Result<Check, Diagnostic> {
+    let span = item.span();
+    let location = Location::at(&doc.file, doc.src, span.start);
+    let toml::de::DeValue::Table(table) = item.into_inner() else {
+        return Err(doc.err(span, "each [[check]] must be a table"));
+    };
+    let Some((kind_span, kind)) = string_entry(&table, "kind") else {
+        return Err(doc.err(span, format!("this check has no `kind`; expected one of: {}", CheckSpec::KINDS.join(", "))));
+    };
+    let (common_tbl, rest) = split_table(table, COMMON_KEYS);
+    let common: Common = doc.table(common_tbl, span.clone())?;
+    let spec = CheckSpec::parse(doc, &kind, kind_span, rest, span)?;
+    Ok(Check {
+        id: common.id,
+        criterion: common.criterion,
+        weight: common.weight,
+        hint: common.hint,
+        doc: common.doc,
+        required: common.required,
+        spec,
+        location,
+    })
+}
