@@ -82,6 +82,18 @@ pub fn kill_all_descendants(keep: &[i32]) -> usize {
     killed
 }
 
+/// Reap orphans re-parented to us (we are their subreaper) that have exited, except `keep`.
+pub fn reap_orphans(keep: &[i32]) {
+    use nix::sys::wait::{WaitPidFlag, waitpid};
+    use nix::unistd::Pid;
+    let me = std::process::id() as i32;
+    for (pid, ppid) in parents() {
+        if ppid == me && !keep.contains(&pid) {
+            let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -87,7 +87,7 @@ impl Service {
         }
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
-            .arg(start)
+            .arg(shell_line(start))
             .current_dir(&config.repo)
             .envs(&svc.env)
             .stdin(Stdio::null())
@@ -163,7 +163,8 @@ impl Service {
         self.child.id()
     }
 
-    /// SIGTERM the group, wait `grace`, then SIGKILL the group and any escaped descendant.
+    /// SIGTERM the group, give the whole group `grace` to exit, then SIGKILL the group and
+    /// any descendant that escaped it.
     pub async fn stop(mut self, grace: Duration) -> StopReport {
         let started = Instant::now();
         let mut killed = false;
@@ -172,18 +173,25 @@ impl Service {
         }
         let status = match tokio::time::timeout(grace, self.child.wait()).await {
             Ok(Ok(s)) => Some(s),
-            _ => {
-                killed = true;
-                if let Some(pg) = self.pgid {
-                    let _ = killpg(Pid::from_raw(pg), Signal::SIGKILL);
-                }
-                tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await.ok().and_then(Result::ok)
-            }
+            _ => None,
         };
-        // The shell may be gone while its children live on in the group.
-        if let Some(pg) = self.pgid.take() {
-            let _ = killpg(Pid::from_raw(pg), Signal::SIGKILL);
+        // A shell wrapper may be gone while its children still shut down in the group.
+        if let Some(pg) = self.pgid {
+            while group_alive(pg) && started.elapsed() < grace {
+                let keep: Vec<i32> = self.child.id().map(|p| p as i32).into_iter().collect();
+                crate::procs::reap_orphans(&keep);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            if group_alive(pg) || status.is_none() {
+                killed = true;
+                let _ = killpg(Pid::from_raw(pg), Signal::SIGKILL);
+            }
         }
+        let status = match status {
+            Some(s) => Some(s),
+            None => tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await.ok().and_then(Result::ok),
+        };
+        self.pgid = None;
         let stray_killed = crate::procs::kill_all_descendants(&[]);
         use std::os::unix::process::ExitStatusExt;
         StopReport {
@@ -208,6 +216,18 @@ impl Drop for Service {
     }
 }
 
+/// Does any process (zombies of other parents included) remain in the group?
+fn group_alive(pg: i32) -> bool {
+    killpg(Pid::from_raw(pg), None).is_ok()
+}
+
+/// `exec` a simple command so the service itself is our child (its exit status and signals
+/// are then its own, not a wrapper shell's); leave anything with shell syntax to the shell.
+pub fn shell_line(start: &str) -> String {
+    let simple = !start.trim().is_empty() && !start.contains(|c: char| ";&|<>()`$\\\n*?{}".contains(c)) && !start.trim_start().starts_with("exec ");
+    if simple { format!("exec {start}") } else { start.to_string() }
+}
+
 /// Read a stream into lines (lossy UTF-8, each line capped) until EOF.
 async fn pump(mut r: impl tokio::io::AsyncRead + Unpin, s: Stream, out: Output) {
     let mut buf = vec![0u8; 16 * 1024];
@@ -228,5 +248,18 @@ async fn pump(mut r: impl tokio::io::AsyncRead + Unpin, s: Stream, out: Output) 
     }
     if !line.is_empty() {
         out.push(s, String::from_utf8_lossy(&line).into_owned());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn simple_commands_are_execed_compound_ones_are_not() {
+        assert_eq!(shell_line("node src/server.js"), "exec node src/server.js");
+        assert_eq!(shell_line("npm run build && node dist/x.js"), "npm run build && node dist/x.js");
+        assert_eq!(shell_line("PORT=$P node x"), "PORT=$P node x");
+        assert_eq!(shell_line("exec node x"), "exec node x");
     }
 }

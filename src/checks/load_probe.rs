@@ -61,7 +61,7 @@ impl Spec {
         if !(10..=10_000).contains(&self.probe.count) {
             return Err("probe.count must be 10..10000 (fewer samples make p95 meaningless)".into());
         }
-        if !(self.expect.p95_ms > 0.0) {
+        if self.expect.p95_ms.is_nan() || self.expect.p95_ms <= 0.0 {
             return Err("expect.p95_ms must be a positive number of milliseconds".into());
         }
         Ok(())

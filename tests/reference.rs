@@ -1,0 +1,126 @@
+//! The real binary against the real reference service: it scores 100, and each fault mode
+//! fails exactly the checks `faults.toml` maps it to — no more, no fewer.
+
+mod common;
+
+use common::*;
+use std::collections::BTreeMap;
+
+const LABS: &[&str] = &["01-runtime", "02-http-contracts"];
+
+#[derive(serde::Deserialize)]
+struct FaultMap {
+    faults: BTreeMap<String, Fault>,
+}
+
+#[derive(serde::Deserialize)]
+struct Fault {
+    fails: Vec<String>,
+    #[serde(default)]
+    remove: Vec<String>,
+}
+
+fn fault_map() -> FaultMap {
+    toml::from_str(&std::fs::read_to_string(fixture().join("faults.toml")).unwrap()).unwrap()
+}
+
+/// Grade and assert that no process of the run survives it.
+fn grade_clean(lab: &str, faults: &str, remove: &[String]) -> Run {
+    let copy = (!remove.is_empty()).then(|| repo_copy_without(remove));
+    let repo = copy.as_ref().map(|d| d.path().to_path_buf()).unwrap_or_else(fixture);
+    let _guard = serial();
+    let run = grade(lab, faults, &repo, &[]);
+    let marker_port = run.json()["target"].as_str().unwrap_or("").rsplit(':').next().unwrap_or("").trim_end_matches('/').to_string();
+    let left = processes_with_env(&format!("LEDGER_PORT={marker_port}"));
+    assert!(left.is_empty(), "processes left behind after grading {lab} with {faults:?}: {left:?}");
+    run
+}
+
+fn reference_scores_100(lab: &str) {
+    let run = grade_clean(lab, "", &[]);
+    let report = run.json();
+    assert_eq!(not_passed(&report), Vec::<String>::new(), "reference must pass every check of {lab}:\n{}", run.stdout);
+    assert_eq!(report["score"], 100.0);
+    assert_eq!(report["passed"], true);
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+}
+
+#[test]
+fn lab01_reference_scores_100() {
+    reference_scores_100("01-runtime");
+}
+
+#[test]
+fn lab02_reference_scores_100() {
+    reference_scores_100("02-http-contracts");
+}
+
+/// For every fault: grade `lab`, and compare the checks that did not pass with the map.
+fn faults_fail_exactly_their_checks(lab: &str) {
+    let mut wrong = Vec::new();
+    for (name, fault) in fault_map().faults {
+        let run = grade_clean(lab, if fault.remove.is_empty() { &name } else { "" }, &fault.remove);
+        let report = run.json();
+        let expected: Vec<String> = fault.fails.iter().filter_map(|f| f.strip_prefix(&format!("{lab}/")).map(str::to_string)).collect();
+        let mut actual = not_passed(&report);
+        actual.sort();
+        let mut expected_sorted = expected.clone();
+        expected_sorted.sort();
+        if actual != expected_sorted {
+            wrong.push(format!("{name}: expected {expected_sorted:?} to fail, got {actual:?}"));
+        }
+        // Each mapped check must really fail (not error out or be skipped).
+        for c in report["checks"].as_array().unwrap() {
+            if expected.iter().any(|e| e == c["id"].as_str().unwrap()) && c["outcome"] != "fail" {
+                wrong.push(format!("{name}: {} was {} ({}), expected fail", c["id"], c["outcome"], c["message"]));
+            }
+        }
+        let expect_code = if report["passed"] == true { 0 } else { 1 };
+        assert_eq!(run.code, expect_code, "{name}: exit code disagrees with the report; stderr: {}", run.stderr);
+    }
+    assert!(wrong.is_empty(), "fault map of {lab} violated:\n{}", wrong.join("\n"));
+}
+
+#[test]
+fn lab01_faults_fail_exactly_their_mapped_checks() {
+    faults_fail_exactly_their_checks("01-runtime");
+}
+
+#[test]
+fn lab02_faults_fail_exactly_their_mapped_checks() {
+    faults_fail_exactly_their_checks("02-http-contracts");
+}
+
+#[test]
+fn every_mapped_check_exists_and_every_check_is_failed_by_some_fault() {
+    let map = fault_map();
+    let mut failable = std::collections::BTreeSet::new();
+    for f in map.faults.values() {
+        failable.extend(f.fails.iter().cloned());
+    }
+    for lab in LABS {
+        let text = std::fs::read_to_string(root().join("labs").join(lab).join("lab.toml")).unwrap();
+        let spec: toml::Value = toml::from_str(&text).unwrap();
+        let ids: Vec<String> = spec["check"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect();
+        for id in &ids {
+            assert!(failable.contains(&format!("{lab}/{id}")), "no fault fails {lab}/{id}: a check no fault can fail is a suspect check");
+        }
+        for f in failable.iter().filter(|f| f.starts_with(&format!("{lab}/"))) {
+            assert!(ids.iter().any(|id| f.ends_with(&format!("/{id}"))), "faults.toml names {f}, which {lab} does not define");
+        }
+    }
+}
+
+#[test]
+fn blocking_checksum_fails_lab01_and_shows_the_measured_p95() {
+    let run = grade_clean("1", "blocking-checksum", &[]);
+    assert_eq!(run.code, 1);
+    let report = run.json();
+    let probe = report["checks"].as_array().unwrap().iter().find(|c| c["id"] == "checksum-health-under-load").unwrap();
+    assert_eq!(probe["outcome"], "fail");
+    let latency = probe["evidence"].as_array().unwrap().iter().find(|e| e["type"] == "latency").expect("latency evidence");
+    let p95 = latency["p95_ms"].as_f64().unwrap();
+    assert!(p95 > 50.0, "p95 {p95}");
+    assert!(latency["samples"].as_u64().unwrap() >= 90);
+    assert!(probe["message"].as_str().unwrap().contains("p95 was"), "{}", probe["message"]);
+}
