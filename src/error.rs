@@ -7,9 +7,9 @@ use crate::spec::Diagnostic;
 pub enum Error {
     #[error("{0}")]
     Usage(String),
-    #[error("error in lab spec: {0}")]
+    #[error("{0}")]
     Spec(Diagnostic),
-    #[error("error in config: {0}")]
+    #[error("{0}")]
     Config(Diagnostic),
     #[error("{0}")]
     Environment(String),

@@ -73,8 +73,21 @@ impl Diagnostic {
 }
 
 /// TOML messages sometimes end in a newline or repeat the span; keep the sentence.
+/// and Rust type names mean nothing to a spec author, so say them in TOML's words.
 fn tidy_toml_message(msg: &str) -> String {
-    msg.trim().trim_end_matches('.').replace('\n', " ")
+    let mut m = msg.trim().trim_end_matches('.').replace('\n', " ");
+    for (rust, toml) in [
+        ("expected u64", "expected a non-negative integer"),
+        ("expected u32", "expected a non-negative integer"),
+        ("expected u16", "expected a non-negative integer"),
+        ("expected usize", "expected a non-negative integer"),
+        ("expected i64", "expected an integer"),
+        ("expected f64", "expected a number"),
+        ("expected a boolean", "expected true or false"),
+    ] {
+        m = m.replace(rust, toml);
+    }
+    m
 }
 
 impl fmt::Display for Diagnostic {

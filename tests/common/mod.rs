@@ -73,7 +73,11 @@ pub fn grade(lab: &str, faults: &str, repo: &Path, extra: &[&str]) -> Run {
     ensure_fixture_installed();
     let port = free_port();
     let mut cmd = labgrade();
-    cmd.args(["check", lab, "-c"]).arg(repo.join("labgrade.toml")).args(["--format", "json"]).args(extra);
+    cmd.args(["check", lab, "-c"]).arg(repo.join("labgrade.toml"));
+    if !extra.contains(&"--format") {
+        cmd.args(["--format", "json"]);
+    }
+    cmd.args(extra);
     cmd.env("LEDGER_PORT", port.to_string()).env("FIXTURE_FAULTS", faults).env("NO_COLOR", "1");
     run(&mut cmd)
 }

@@ -1,0 +1,220 @@
+//! The binary's contract outside of grading proper: listing, errors that point at the
+//! file:line:col, exit codes, and a machine left clean on every way out.
+
+mod common;
+
+use common::*;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+#[test]
+fn labs_lists_all_ten_and_says_which_are_not_written() {
+    let r = run(labgrade().arg("labs"));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for id in ["01-runtime", "02-http-contracts", "03-config-validation", "10-capstone"] {
+        assert!(r.stdout.contains(id), "{id} missing:\n{}", r.stdout);
+    }
+    assert!(r.stdout.contains("Runtime and Service Contracts"));
+    assert!(r.stdout.lines().any(|l| l.contains("01-runtime") && l.contains("7 checks")), "{}", r.stdout);
+    assert!(r.stdout.lines().any(|l| l.contains("10-capstone") && l.contains("not written yet")), "{}", r.stdout);
+}
+
+#[test]
+fn unknown_lab_and_unwritten_lab_are_usage_errors() {
+    let r = run(labgrade().args(["check", "42", "-c", "nowhere.toml"]));
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("no lab \"42\""), "{}", r.stderr);
+    let r = run(labgrade().args(["check", "10", "-c", "nowhere.toml"]));
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("not written yet"), "{}", r.stderr);
+}
+
+#[test]
+fn missing_config_says_how_to_make_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(labgrade().args(["check", "1"]).current_dir(dir.path()));
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("labgrade init"), "{}", r.stderr);
+}
+
+#[test]
+fn init_writes_a_config_that_loads_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(run(labgrade().arg("init").current_dir(dir.path())).code, 0);
+    let text = std::fs::read_to_string(dir.path().join("labgrade.toml")).unwrap();
+    assert!(text.contains("[service]") && text.contains("# "));
+    let r = run(labgrade().arg("init").current_dir(dir.path()));
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("--force"));
+    // The written config is valid: `token` loads it.
+    let r = run(labgrade().args(["token"]).current_dir(dir.path()).env("JWT_SECRET", "x"));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout.trim().split('.').count(), 3);
+}
+
+#[test]
+fn config_mistake_is_reported_at_file_line_col() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("labgrade.toml");
+    std::fs::write(&path, "[service]\nstart = \"node x.js\"\nbase_url = \"http://127.0.0.1:3000\"\nready_timeout_secs = \"ten\"\n").unwrap();
+    let r = run(labgrade().args(["check", "1", "-c"]).arg(&path));
+    assert_eq!(r.code, 2);
+    let expected = format!("{}:4:22", path.display());
+    assert!(r.stderr.contains(&expected), "expected {expected} in:\n{}", r.stderr);
+    assert!(r.stderr.contains("integer"), "{}", r.stderr);
+    assert!(!r.stderr.contains("panicked"));
+}
+
+#[test]
+fn spec_mistake_is_reported_at_file_line_col() {
+    let dir = tempfile::tempdir().unwrap();
+    let labs = dir.path().join("labs");
+    std::fs::create_dir_all(labs.join("01-runtime")).unwrap();
+    std::fs::copy(root().join("labs/track.toml"), labs.join("track.toml")).unwrap();
+    let good = std::fs::read_to_string(root().join("labs/01-runtime/lab.toml")).unwrap();
+    let bad = good.replacen("request = { method = \"GET\", path = \"/healthz\" }", "requets = { method = \"GET\", path = \"/healthz\" }", 1);
+    assert_ne!(good, bad);
+    std::fs::write(labs.join("01-runtime/lab.toml"), &bad).unwrap();
+    let line = bad.lines().position(|l| l.starts_with("requets")).unwrap() + 1;
+    let r = run(labgrade().arg("--labs").arg(&labs).args(["check", "1", "-c", "nowhere.toml"]));
+    assert_eq!(r.code, 2);
+    let expected = format!("01-runtime/lab.toml:{line}:1");
+    assert!(r.stderr.contains(&expected), "expected {expected} in:\n{}", r.stderr);
+    assert!(r.stderr.contains("unknown field `requets`"), "{}", r.stderr);
+
+    let bad_kind = good.replacen("kind = \"load_probe\"", "kind = \"load-probe\"", 1);
+    std::fs::write(labs.join("01-runtime/lab.toml"), &bad_kind).unwrap();
+    let r = run(labgrade().arg("--labs").arg(&labs).args(["check", "1", "-c", "nowhere.toml"]));
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("unknown check kind \"load-probe\"; expected one of: http, load_probe"), "{}", r.stderr);
+}
+
+#[test]
+fn remote_targets_are_refused_without_allow_remote() {
+    let r = run(labgrade().args(["check", "1", "--url", "http://192.0.2.1:3000", "-c"]).arg(fixture().join("labgrade.toml")));
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("not a loopback address") && r.stderr.contains("--allow-remote"), "{}", r.stderr);
+}
+
+#[test]
+fn a_port_already_taken_is_refused_before_anything_starts() {
+    let _guard = serial();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let r = run(labgrade().args(["check", "1", "-c"]).arg(fixture().join("labgrade.toml")).env("LEDGER_PORT", port.to_string()));
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("something else is already listening"), "{}", r.stderr);
+    assert!(processes_with_env(&format!("LEDGER_PORT={port}")).is_empty());
+}
+
+#[test]
+fn json_report_has_the_documented_shape() {
+    let _guard = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report.json");
+    ensure_fixture_installed();
+    let port = free_port();
+    let r = run(labgrade()
+        .args(["check", "02", "--format", "human", "--format", "json", "-o"])
+        .arg(&out)
+        .arg("-c")
+        .arg(fixture().join("labgrade.toml"))
+        .env("LEDGER_PORT", port.to_string()));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("PASSED"), "human report on stdout:\n{}", r.stdout);
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    for key in ["lab", "title", "score", "passed", "pass_mark", "criteria", "checks"] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(v["lab"], "02-http-contracts");
+    let c = &v["checks"][0];
+    for key in ["id", "kind", "criterion", "outcome", "message", "location", "duration_ms"] {
+        assert!(c.get(key).is_some(), "check missing {key}: {c}");
+    }
+    assert!(c["location"].as_str().unwrap().contains("lab.toml:"), "{}", c["location"]);
+    assert_eq!(v["criteria"][0].as_object().unwrap().keys().collect::<Vec<_>>(), vec!["id", "text", "score"]);
+    // Secrets never reach a report.
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(!text.contains("reference-secret-not-for-production") && !text.contains("eyJ"), "secret or token in report");
+}
+
+#[test]
+fn url_mode_grades_a_running_service_without_starting_or_stopping_it() {
+    let _guard = serial();
+    ensure_fixture_installed();
+    let port = free_port();
+    let mut svc = std::process::Command::new("node")
+        .arg("src/server.js")
+        .current_dir(fixture())
+        .env("PORT", port.to_string())
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
+        .env("JWT_SECRET", "url-mode-secret")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    wait_port(port);
+    let r = run(labgrade()
+        .args(["check", "2", "--url", &url, "--format", "json", "-c"])
+        .arg(fixture().join("labgrade.toml"))
+        .env("LEDGER_JWT_SECRET", "url-mode-secret"));
+    let still_running = svc.try_wait().unwrap().is_none();
+    let _ = svc.kill();
+    let _ = svc.wait();
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(still_running, "--url must not stop the service");
+}
+
+fn wait_port(port: u16) {
+    let t = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(15), "service did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn ctrl_c_mid_run_leaves_no_process_behind() {
+    let _guard = serial();
+    ensure_fixture_installed();
+    let port = free_port();
+    let mut child = labgrade()
+        .args(["check", "1", "-c"])
+        .arg(fixture().join("labgrade.toml"))
+        .env("LEDGER_PORT", port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_port(port);
+    // Let the load probe start, so requests are in flight.
+    std::thread::sleep(Duration::from_millis(800));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "labgrade did not exit after Ctrl-C");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130));
+    std::thread::sleep(Duration::from_millis(100));
+    let left = processes_with_env(&format!("LEDGER_PORT={port}"));
+    assert!(left.is_empty(), "left behind: {left:?}");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "the port still answers");
+}
+
+#[test]
+fn a_service_that_ignores_sigterm_is_killed_and_leaves_nothing() {
+    let _guard = serial();
+    let dir = repo_copy_without(&[]);
+    let cfg = std::fs::read_to_string(dir.path().join("labgrade.toml")).unwrap();
+    let mut f = std::fs::File::create(dir.path().join("labgrade.toml")).unwrap();
+    f.write_all(cfg.replace("[service]\n", "[service]\nstop_grace_secs = 1\n").as_bytes()).unwrap();
+    let r = grade("02", "sigterm-ignored", dir.path(), &["--format", "human"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("ignored SIGTERM"), "{}", r.stdout);
+    let port = r.stdout.split("127.0.0.1:").nth(1).unwrap().split('/').next().unwrap().to_string();
+    assert!(processes_with_env(&format!("LEDGER_PORT={port}")).is_empty());
+}
