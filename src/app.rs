@@ -41,9 +41,9 @@ async fn run(cli: Cli) -> Result<i32, Error> {
         Command::Init { path, force } => init(path, force),
         Command::Token { config, role, tenant, expires_in } => {
             let cfg = Config::load(&Config::locate(config.path.as_deref())?)?;
-            let secret = cfg
-                .service_env("JWT_SECRET")
-                .ok_or_else(|| Error::Usage("JWT_SECRET is set neither in [service.env] nor in the environment".into()))?;
+            let secret = cfg.service_env("JWT_SECRET").ok_or_else(|| {
+                Error::Usage("JWT_SECRET is set neither in [service.env] nor in the environment".into())
+            })?;
             let spec = crate::token::TokenSpec { role, tenant, expires_in, ..Default::default() };
             let t = crate::token::mint(&secret, &spec).map_err(Error::Environment)?;
             println!("{t}");
@@ -58,11 +58,15 @@ async fn check(source: LabSource, args: CheckArgs) -> Result<i32, Error> {
     let lab = match catalog.load(&entry.id)? {
         LabEntry::Written(l) => l,
         LabEntry::NotWritten => {
-            return Err(Error::Usage(format!("lab {} ({}) is not written yet; `labgrade labs` shows which labs can be graded", entry.id, entry.title)));
+            return Err(Error::Usage(format!(
+                "lab {} ({}) is not written yet; `labgrade labs` shows which labs can be graded",
+                entry.id, entry.title
+            )));
         }
     };
     let config = Config::load(&Config::locate(args.config.path.as_deref())?)?;
-    let opts = RunOptions { url: args.url.clone(), allow_remote: args.allow_remote, pass_mark: catalog.track.pass_mark };
+    let opts =
+        RunOptions { url: args.url.clone(), allow_remote: args.allow_remote, pass_mark: catalog.track.pass_mark };
 
     let mut reporters: Vec<Box<dyn Reporter>> = Vec::new();
     let json_to_stdout = args.formats.contains(&Format::Json) && args.output.is_none();
@@ -125,7 +129,8 @@ fn init(path: Option<std::path::PathBuf>, force: bool) -> Result<i32, Error> {
     if file.exists() && !force {
         return Err(Error::Usage(format!("{} exists; pass --force to overwrite it", file.display())));
     }
-    std::fs::write(&file, config::TEMPLATE).map_err(|e| Error::Environment(format!("cannot write {}: {e}", file.display())))?;
+    std::fs::write(&file, config::TEMPLATE)
+        .map_err(|e| Error::Environment(format!("cannot write {}: {e}", file.display())))?;
     println!("wrote {} — edit [service] start and base_url, then run `labgrade check 01`", file.display());
     Ok(0)
 }

@@ -4,7 +4,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "labgrade", version, about = "Grades your backend service against the labs of a course, scores it, and tracks your certificate progress.")]
+#[command(
+    name = "labgrade",
+    version,
+    about = "Grades your backend service against the labs of a course, scores it, and tracks your certificate progress."
+)]
 pub struct Cli {
     /// Read lab specs from this folder instead of the ones built in (for lab authors).
     #[arg(long, global = true, value_name = "DIR", env = "LABGRADE_LABS")]

@@ -107,14 +107,24 @@ impl Config {
             )
         })?;
         if !matches!(base_url.scheme(), "http" | "https") {
-            return Err(Diagnostic::new(&file, src, Some(raw.service.base_url.span()), "base_url must start with http:// or https://"));
+            return Err(Diagnostic::new(
+                &file,
+                src,
+                Some(raw.service.base_url.span()),
+                "base_url must start with http:// or https://",
+            ));
         }
         let ready = match &raw.service.ready {
             Some(r) => {
                 let r = expand(r)?;
                 if !r.starts_with('/') {
                     let s = raw.service.ready.as_ref().map(|x| x.span());
-                    return Err(Diagnostic::new(&file, src, s, format!("ready must be a path starting with '/', got {r:?}")));
+                    return Err(Diagnostic::new(
+                        &file,
+                        src,
+                        s,
+                        format!("ready must be a path starting with '/', got {r:?}"),
+                    ));
                 }
                 r
             }
@@ -128,7 +138,11 @@ impl Config {
         for (k, v) in &raw.artifacts {
             artifacts.insert(k.clone(), expand(v)?);
         }
-        let repo = path.parent().map(Path::to_path_buf).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from("."));
+        let repo = path
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."));
         Ok(Config {
             file: path.to_path_buf(),
             repo,

@@ -8,10 +8,20 @@ use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub enum Event {
-    LabStarted { lab: String, title: String, checks: usize, target: String },
+    LabStarted {
+        lab: String,
+        title: String,
+        checks: usize,
+        target: String,
+    },
     /// The service is being started / is ready / was stopped.
-    Service { message: String },
-    CheckStarted { index: usize, id: String },
+    Service {
+        message: String,
+    },
+    CheckStarted {
+        index: usize,
+        id: String,
+    },
     CheckFinished(Box<CheckRecord>),
     LabFinished(Box<LabReport>),
 }

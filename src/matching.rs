@@ -19,7 +19,9 @@ impl StatusExpect {
         match self {
             StatusExpect::Code(c) => *c == status,
             StatusExpect::Any(cs) => cs.contains(&status),
-            StatusExpect::Class(c) => c.len() == 3 && c.ends_with("xx") && c.as_bytes()[0] == b'0' + (status / 100) as u8,
+            StatusExpect::Class(c) => {
+                c.len() == 3 && c.ends_with("xx") && c.as_bytes()[0] == b'0' + (status / 100) as u8
+            }
         }
     }
 
@@ -33,7 +35,9 @@ impl StatusExpect {
 
     pub fn validate(&self) -> Result<(), String> {
         match self {
-            StatusExpect::Class(c) if !(c.len() == 3 && c.ends_with("xx") && (b'1'..=b'5').contains(&c.as_bytes()[0])) => {
+            StatusExpect::Class(c)
+                if !(c.len() == 3 && c.ends_with("xx") && (b'1'..=b'5').contains(&c.as_bytes()[0])) =>
+            {
                 Err(format!("status {c:?}: expected a code like 404, a list like [400, 422], or a class like \"4xx\""))
             }
             _ => Ok(()),

@@ -30,7 +30,9 @@ pub fn parse_operation(op: &str) -> Result<(String, String), String> {
         .split_once(' ')
         .ok_or_else(|| format!("operation {op:?}: expected \"METHOD /path\", e.g. \"GET /invoices/{{id}}\""))?;
     let m = m.to_ascii_lowercase();
-    if !["get", "put", "post", "delete", "options", "head", "patch", "trace"].contains(&m.as_str()) || !p.starts_with('/') {
+    if !["get", "put", "post", "delete", "options", "head", "patch", "trace"].contains(&m.as_str())
+        || !p.starts_with('/')
+    {
         return Err(format!("operation {op:?}: expected \"METHOD /path\", e.g. \"GET /invoices/{{id}}\""));
     }
     Ok((m, p.trim().to_string()))
@@ -50,11 +52,7 @@ fn same_route(a: &str, b: &str) -> bool {
 
 /// The operation object for (method, route), if documented.
 pub fn operation<'a>(doc: &'a Value, method: &str, route: &str) -> Option<&'a Value> {
-    doc.get("paths")?
-        .as_object()?
-        .iter()
-        .find(|(p, _)| same_route(p, route))
-        .and_then(|(_, item)| item.get(method))
+    doc.get("paths")?.as_object()?.iter().find(|(p, _)| same_route(p, route)).and_then(|(_, item)| item.get(method))
 }
 
 /// Routes (`"POST /customers"`) that the document does not describe.
@@ -79,7 +77,10 @@ pub fn response_validator(
 ) -> Result<jsonschema::Validator, String> {
     let op = operation(doc, method, route)
         .ok_or_else(|| format!("your OpenAPI document has no `{method}` operation under `{route}`"))?;
-    let responses = op.get("responses").and_then(Value::as_object).ok_or_else(|| format!("{} {route} documents no responses", method.to_uppercase()))?;
+    let responses = op
+        .get("responses")
+        .and_then(Value::as_object)
+        .ok_or_else(|| format!("{} {route} documents no responses", method.to_uppercase()))?;
     let class = format!("{}XX", status / 100);
     let response = responses
         .get(&status.to_string())
@@ -93,10 +94,10 @@ pub fn response_validator(
         .and_then(Value::as_object)
         .ok_or_else(|| format!("the {status} response of {} {route} documents no content", method.to_uppercase()))?;
     let media = content_type.split(';').next().unwrap_or("").trim();
-    let entry = content
-        .get(media)
-        .or_else(|| content.iter().find(|(k, _)| k.ends_with("json")).map(|(_, v)| v))
-        .ok_or_else(|| format!("the {status} response of {} {route} documents no {media:?} content", method.to_uppercase()))?;
+    let entry =
+        content.get(media).or_else(|| content.iter().find(|(k, _)| k.ends_with("json")).map(|(_, v)| v)).ok_or_else(
+            || format!("the {status} response of {} {route} documents no {media:?} content", method.to_uppercase()),
+        )?;
     let schema = entry
         .get("schema")
         .ok_or_else(|| format!("the {status} response of {} {route} has no schema", method.to_uppercase()))?;
@@ -205,7 +206,10 @@ components:
         assert!(e.contains("no 500 response"), "{e}");
         let e = response_validator(&doc, "post", "/invoices", 201, "application/json").unwrap_err();
         assert!(e.contains("no `post` operation"), "{e}");
-        assert_eq!(missing_routes(&doc, &["GET /invoices/{id}".into(), "POST /invoices".into()]), vec!["POST /invoices"]);
+        assert_eq!(
+            missing_routes(&doc, &["GET /invoices/{id}".into(), "POST /invoices".into()]),
+            vec!["POST /invoices"]
+        );
     }
 
     #[test]

@@ -1,7 +1,24 @@
 //! Process-tree bookkeeping from /proc, so that nothing the learner's service started
 //! outlives the run — not even a child that left its process group with setsid.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+
+/// Root pids of the processes labgrade runs right now (the shared service, a startup
+/// instance, a test command). Cleaning up after one must not touch the others' trees.
+static LIVE: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+
+pub fn register(pid: i32) {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner()).insert(pid);
+}
+
+pub fn unregister(pid: i32) {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner()).remove(&pid);
+}
+
+fn others(me: Option<i32>) -> Vec<i32> {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner()).iter().copied().filter(|p| Some(*p) != me).collect()
+}
 
 /// Become a child subreaper: orphans of our descendants are re-parented to us instead of
 /// init, so they stay findable (and killable) as our descendants.
@@ -52,9 +69,21 @@ pub fn descendants_in(parents: &HashMap<i32, i32>, root: i32) -> Vec<i32> {
     out
 }
 
-/// SIGKILL every descendant of this process except `keep`, and reap the ones that are our
-/// own children (orphans handed to us as subreaper), so none is left as a zombie.
-pub fn kill_all_descendants(keep: &[i32]) -> usize {
+/// After stopping the process rooted at `root`: SIGKILL every descendant of labgrade that is
+/// not `keep` and not in the tree of another live process (see [`register`]), and reap the
+/// ones that are our own children (orphans handed to us as subreaper), leaving no zombie.
+pub fn kill_strays(root: Option<i32>, keep: &[i32]) -> usize {
+    let others = others(root);
+    let mut spared: Vec<i32> = keep.to_vec();
+    spared.extend(&others);
+    let parents_now = parents();
+    for o in &others {
+        spared.extend(descendants_in(&parents_now, *o));
+    }
+    kill_descendants_except(&spared)
+}
+
+fn kill_descendants_except(keep: &[i32]) -> usize {
     use nix::sys::signal::{Signal, kill};
     use nix::sys::wait::{WaitPidFlag, waitpid};
     use nix::unistd::Pid;
@@ -82,13 +111,15 @@ pub fn kill_all_descendants(keep: &[i32]) -> usize {
     killed
 }
 
-/// Reap orphans re-parented to us (we are their subreaper) that have exited, except `keep`.
+/// Reap orphans re-parented to us (we are their subreaper) that have exited, except `keep`
+/// and the processes labgrade itself runs (tokio reaps those and wants their status).
 pub fn reap_orphans(keep: &[i32]) {
     use nix::sys::wait::{WaitPidFlag, waitpid};
     use nix::unistd::Pid;
     let me = std::process::id() as i32;
+    let live = others(None);
     for (pid, ppid) in parents() {
-        if ppid == me && !keep.contains(&pid) {
+        if ppid == me && !keep.contains(&pid) && !live.contains(&pid) {
             let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
         }
     }

@@ -24,6 +24,8 @@ pub struct RequestSpec {
     pub json: Option<serde_json::Value>,
     /// A raw text body, sent as written.
     pub body: Option<String>,
+    /// A JSON object of exactly this many bytes (`{"padding":"aaa…"}`), for size limits.
+    pub body_size: Option<usize>,
     /// `false`: no token. A table: a token with these claims. Absent: the lab's default.
     pub auth: Option<AuthSpec>,
     pub timeout_ms: Option<u64>,
@@ -74,16 +76,33 @@ impl RequestSpec {
         let method = reqwest::Method::from_bytes(self.method.to_ascii_uppercase().as_bytes())
             .map_err(|_| PrepareError::Invalid(format!("{:?} is not an HTTP method", self.method)))?;
         let path = template::render(&self.path, vars)?;
-        let url = base
-            .join(&path)
-            .map_err(|e| PrepareError::Invalid(format!("cannot join {path:?} to {base}: {e}")))?;
+        let url =
+            base.join(&path).map_err(|e| PrepareError::Invalid(format!("cannot join {path:?} to {base}: {e}")))?;
         let mut headers = Vec::new();
         for (k, v) in &self.headers {
             headers.push((k.to_ascii_lowercase(), template::render(v, vars)?));
         }
         let has = |h: &Vec<(String, String)>, name: &str| h.iter().any(|(k, _)| k == name);
+        if let Some(n) = self.body_size {
+            if self.json.is_some() || self.body.is_some() {
+                return Err(PrepareError::Invalid("a request has one of `json`, `body` or `body_size`".into()));
+            }
+            if !has(&headers, "content-type") {
+                headers.push(("content-type".into(), "application/json".into()));
+            }
+            return Ok(Prepared {
+                method,
+                url,
+                headers,
+                body: Some(padded_json(n)),
+                token,
+                timeout: self.timeout_ms.map(Duration::from_millis).unwrap_or(DEFAULT_TIMEOUT),
+            });
+        }
         let body = match (&self.json, &self.body) {
-            (Some(_), Some(_)) => return Err(PrepareError::Invalid("a request has either `json` or `body`, not both".into())),
+            (Some(_), Some(_)) => {
+                return Err(PrepareError::Invalid("a request has one of `json`, `body` or `body_size`".into()));
+            }
             (Some(j), None) => {
                 if !has(&headers, "content-type") {
                     headers.push(("content-type".into(), "application/json".into()));
@@ -102,6 +121,16 @@ impl RequestSpec {
             timeout: self.timeout_ms.map(Duration::from_millis).unwrap_or(DEFAULT_TIMEOUT),
         })
     }
+}
+
+/// `{"padding":"aaa…"}`, exactly `n` bytes (at least 16).
+pub fn padded_json(n: usize) -> Vec<u8> {
+    let fill = n.max(16) - 14;
+    let mut b = Vec::with_capacity(n.max(16));
+    b.extend_from_slice(b"{\"padding\":\"");
+    b.resize(12 + fill, b'a');
+    b.extend_from_slice(b"\"}");
+    b
 }
 
 /// What came back, with the body capped at [`BODY_CAP`].
@@ -183,7 +212,12 @@ impl Prepared {
             parts.push(format!("-H {}", shell_quote(&format!("{k}: {v}"))));
         }
         if let Some(b) = &self.body {
-            if b.len() > 2048 || std::str::from_utf8(b).is_err() {
+            if b.len() > 2048 && *b == padded_json(b.len()) {
+                parts.push(format!(
+                    "--data-binary \"{{\\\"padding\\\":\\\"$(head -c {} /dev/zero | tr '\\0' a)\\\"}}\"",
+                    b.len() - 14
+                ));
+            } else if b.len() > 2048 || std::str::from_utf8(b).is_err() {
                 parts.push(format!("--data-binary @body.bin  # {} bytes", b.len()));
             } else {
                 parts.push(format!("--data-raw {}", shell_quote(&String::from_utf8_lossy(b))));
@@ -257,7 +291,19 @@ mod tests {
         let p = s.prepare(&"http://127.0.0.1:3000".parse().unwrap(), &Vars::new(), Some("eyJsecret".into())).unwrap();
         let c = p.curl();
         assert!(!c.contains("eyJsecret"));
-        assert_eq!(c, "curl -i -X POST http://127.0.0.1:3000/x -H \"Authorization: Bearer $LABGRADE_TOKEN\" --data-raw 'it'\\''s'");
+        assert_eq!(
+            c,
+            "curl -i -X POST http://127.0.0.1:3000/x -H \"Authorization: Bearer $LABGRADE_TOKEN\" --data-raw 'it'\\''s'"
+        );
+    }
+
+    #[test]
+    fn padded_json_is_exact_valid_json() {
+        for n in [16, 100, 71680] {
+            let b = padded_json(n);
+            assert_eq!(b.len(), n);
+            assert!(serde_json::from_slice::<serde_json::Value>(&b).is_ok());
+        }
     }
 
     #[test]

@@ -1,12 +1,12 @@
 //! Runs one lab: start the service (or use `--url`), run each check in spec order, stop the
 //! service, score. Everything it learns goes out as events.
 
-use crate::checks::{Ctx, Outcome};
+use crate::checks::{Ctx, Evidence, Needs, Outcome};
 use crate::config::Config;
 use crate::error::Error;
 use crate::events::{CheckRecord, Event, LabReport, Reporter};
 use crate::score;
-use crate::service::Service;
+use crate::service::{Service, StartError};
 use crate::spec::Lab;
 use std::time::Instant;
 
@@ -38,7 +38,12 @@ pub async fn check_target(url: &url::Url, allow_remote: bool) -> Result<(), Erro
     Ok(())
 }
 
-pub async fn run_lab(lab: &Lab, config: &Config, opts: &RunOptions, reporter: &mut dyn Reporter) -> Result<LabReport, Error> {
+pub async fn run_lab(
+    lab: &Lab,
+    config: &Config,
+    opts: &RunOptions,
+    reporter: &mut dyn Reporter,
+) -> Result<LabReport, Error> {
     let started = Instant::now();
     let base_url = opts.url.clone().unwrap_or_else(|| config.service.base_url.clone());
     check_target(&base_url, opts.allow_remote).await?;
@@ -49,21 +54,19 @@ pub async fn run_lab(lab: &Lab, config: &Config, opts: &RunOptions, reporter: &m
         target: base_url.to_string(),
     });
 
-    let service = if opts.url.is_some() {
+    if opts.url.is_some() {
         reporter.on_event(&Event::Service { message: format!("grading the service already running at {base_url}") });
-        None
-    } else {
-        let cmd = config.service.start.clone().unwrap_or_default();
-        reporter.on_event(&Event::Service { message: format!("starting `{cmd}` in {}", config.repo.display()) });
-        let t = Instant::now();
-        let s = Service::start(config, &[]).await?;
-        reporter.on_event(&Event::Service {
-            message: format!("ready at {}{} after {:.1} s", base_url.as_str().trim_end_matches('/'), config.service.ready, t.elapsed().as_secs_f64()),
-        });
-        Some(s)
+    }
+    let mut host = Host { service: None, not_ready: None, url_mode: opts.url.is_some() };
+    let mut ctx = Ctx {
+        lab,
+        config,
+        base_url: base_url.clone(),
+        client: crate::request::client(),
+        vars: Default::default(),
+        secrets: Vec::new(),
+        url_mode: opts.url.is_some(),
     };
-
-    let mut ctx = Ctx { lab, config, base_url: base_url.clone(), client: crate::request::client(), vars: Default::default(), secrets: Vec::new() };
     if let Some(s) = config.service_env("JWT_SECRET") {
         ctx.secrets.push(s);
     }
@@ -71,7 +74,10 @@ pub async fn run_lab(lab: &Lab, config: &Config, opts: &RunOptions, reporter: &m
     for (index, check) in lab.checks.iter().enumerate() {
         reporter.on_event(&Event::CheckStarted { index, id: check.id.clone() });
         let t = Instant::now();
-        let mut outcome: Outcome = check.spec.run(&mut ctx).await;
+        let mut outcome: Outcome = match host.prepare(check.spec.needs(), config, reporter).await? {
+            Some(blocked) => blocked,
+            None => check.spec.run(&mut ctx).await,
+        };
         outcome.redact(&ctx.secrets);
         let record = CheckRecord {
             id: check.id.clone(),
@@ -87,8 +93,85 @@ pub async fn run_lab(lab: &Lab, config: &Config, opts: &RunOptions, reporter: &m
         reporter.on_event(&Event::CheckFinished(Box::new(record.clone())));
         records.push(record);
     }
+    host.stop(config, reporter).await;
 
-    if let Some(s) = service {
+    let verdicts: Vec<_> = records.iter().map(|r| r.outcome.verdict).collect();
+    let score = score::score_lab(lab, &verdicts, opts.pass_mark);
+    let report = LabReport {
+        lab: lab.id.clone(),
+        title: lab.title.clone(),
+        score,
+        checks: records,
+        duration: started.elapsed(),
+        target: base_url.to_string(),
+    };
+    reporter.on_event(&Event::LabFinished(Box::new(report.clone())));
+    Ok(report)
+}
+
+/// The shared service instance: started when a check needs it, stopped when a check needs
+/// the port to itself (a `startup` check starts its own instances).
+struct Host {
+    service: Option<Service>,
+    /// Why the service did not become ready; later checks that need it fail with this.
+    not_ready: Option<Outcome>,
+    url_mode: bool,
+}
+
+impl Host {
+    /// Get the service into the state a check needs. `Some(outcome)` when the check cannot
+    /// run because the service would not start.
+    async fn prepare(
+        &mut self,
+        needs: Needs,
+        config: &Config,
+        reporter: &mut dyn Reporter,
+    ) -> Result<Option<Outcome>, Error> {
+        if self.url_mode {
+            return Ok(None);
+        }
+        match needs {
+            Needs::Nothing => Ok(None),
+            Needs::Exclusive => {
+                self.stop(config, reporter).await;
+                Ok(None)
+            }
+            Needs::Service if self.service.is_some() => Ok(None),
+            Needs::Service => {
+                if let Some(o) = &self.not_ready {
+                    return Ok(Some(o.clone()));
+                }
+                let cmd = config.service.start.clone().unwrap_or_default();
+                reporter
+                    .on_event(&Event::Service { message: format!("starting `{cmd}` in {}", config.repo.display()) });
+                let t = Instant::now();
+                match Service::start(config, &[]).await {
+                    Ok(s) => {
+                        reporter.on_event(&Event::Service {
+                            message: format!(
+                                "ready at {}{} after {:.1} s",
+                                config.service.base_url.as_str().trim_end_matches('/'),
+                                config.service.ready,
+                                t.elapsed().as_secs_f64()
+                            ),
+                        });
+                        self.service = Some(s);
+                        Ok(None)
+                    }
+                    Err(StartError::NotReady { message, tail }) => {
+                        let o = Outcome::fail(message)
+                            .with(Evidence::Output { label: "service output".into(), lines: tail });
+                        self.not_ready = Some(o.clone());
+                        Ok(Some(o))
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+        }
+    }
+
+    async fn stop(&mut self, config: &Config, reporter: &mut dyn Reporter) {
+        let Some(s) = self.service.take() else { return };
         let report = s.stop(config.service.stop_grace).await;
         let how = match (report.exit, report.signal) {
             (Some(c), _) => format!("exit code {c}"),
@@ -104,12 +187,6 @@ pub async fn run_lab(lab: &Lab, config: &Config, opts: &RunOptions, reporter: &m
         }
         reporter.on_event(&Event::Service { message: msg });
     }
-
-    let verdicts: Vec<_> = records.iter().map(|r| r.outcome.verdict).collect();
-    let score = score::score_lab(lab, &verdicts, opts.pass_mark);
-    let report = LabReport { lab: lab.id.clone(), title: lab.title.clone(), score, checks: records, duration: started.elapsed(), target: base_url.to_string() };
-    reporter.on_event(&Event::LabFinished(Box::new(report.clone())));
-    Ok(report)
 }
 
 /// `README.md#errors` in a lab's spec → where the learner can read it.

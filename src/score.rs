@@ -47,7 +47,13 @@ pub fn score_lab(lab: &Lab, verdicts: &[Verdict], pass_mark: f64) -> LabScore {
         let score = if possible > 0.0 { 100.0 * earned / possible } else { 0.0 };
         total += score * c.weight;
         total_weight += c.weight;
-        criteria.push(CriterionScore { id: c.id.clone(), text: c.text.clone(), score: round1(score), passed_checks: passed, checks: n });
+        criteria.push(CriterionScore {
+            id: c.id.clone(),
+            text: c.text.clone(),
+            score: round1(score),
+            passed_checks: passed,
+            checks: n,
+        });
     }
     let score = if total_weight > 0.0 { round1(total / total_weight) } else { 0.0 };
     let failed_required: Vec<String> = lab

@@ -73,21 +73,59 @@ pub async fn port_taken(base_url: &url::Url) -> Option<String> {
     }
 }
 
+/// Why a service could not be started. Only the first two stop a run (exit 2); a service that
+/// does not become ready is the learner's failure, judged check by check.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Environment(String),
+    #[error("{message}")]
+    NotReady { message: String, tail: Vec<String> },
+}
+
+impl From<StartError> for Error {
+    fn from(e: StartError) -> Error {
+        match e {
+            StartError::Usage(m) => Error::Usage(m),
+            StartError::Environment(m) => Error::Environment(m),
+            StartError::NotReady { message, tail } => Error::Environment(format!("{message}\n{}", tail_text(&tail))),
+        }
+    }
+}
+
 impl Service {
-    pub async fn start(config: &Config, env_overrides: &[(String, Option<String>)]) -> Result<Service, Error> {
-        let svc = &config.service;
-        let start = svc.start.as_deref().ok_or_else(|| {
-            Error::Usage(format!("{} has no [service] start command; add one, or grade a running service with --url", config.file.display()))
+    /// Start the service with its configured command and wait until it is ready.
+    pub async fn start(config: &Config, env_overrides: &[(String, Option<String>)]) -> Result<Service, StartError> {
+        let start = config.service.start.as_deref().ok_or_else(|| {
+            StartError::Usage(format!(
+                "{} has no [service] start command; add one, or grade a running service with --url",
+                config.file.display()
+            ))
         })?;
-        if let Some(addr) = port_taken(&svc.base_url).await {
-            return Err(Error::Environment(format!(
+        if let Some(addr) = port_taken(&config.service.base_url).await {
+            return Err(StartError::Environment(format!(
                 "something else is already listening on {addr} — you would be grading the wrong service. Stop it, or change the port in {}",
                 config.file.display()
             )));
         }
+        let mut service = Service::spawn(config, start, env_overrides)?;
+        service.wait_ready(config, config.service.ready_timeout).await?;
+        Ok(service)
+    }
+
+    /// Run `command` the way the service runs: from the learner's repo, with the grader's
+    /// environment overlaid with `[service.env]` and then `env_overrides` (None removes).
+    pub fn spawn(
+        config: &Config,
+        command: &str,
+        env_overrides: &[(String, Option<String>)],
+    ) -> Result<Service, StartError> {
+        let svc = &config.service;
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
-            .arg(shell_line(start))
+            .arg(shell_line(command))
             .current_dir(&config.repo)
             .envs(&svc.env)
             .stdin(Stdio::null())
@@ -102,9 +140,12 @@ impl Service {
             };
         }
         let mut child = cmd.spawn().map_err(|e| {
-            Error::Environment(format!("could not run `{start}` in {}: {e}", config.repo.display()))
+            StartError::Environment(format!("could not run `{command}` in {}: {e}", config.repo.display()))
         })?;
         let pgid = child.id().map(|p| p as i32);
+        if let Some(p) = pgid {
+            crate::procs::register(p);
+        }
         let output = Output::default();
         if let Some(out) = child.stdout.take() {
             tokio::spawn(pump(out, Stream::Stdout, output.clone()));
@@ -112,50 +153,47 @@ impl Service {
         if let Some(err) = child.stderr.take() {
             tokio::spawn(pump(err, Stream::Stderr, output.clone()));
         }
-        let mut service = Service { child, pgid, output, base_url: svc.base_url.clone() };
-        service.wait_ready(config).await?;
-        Ok(service)
+        Ok(Service { child, pgid, output, base_url: svc.base_url.clone() })
     }
 
-    async fn wait_ready(&mut self, config: &Config) -> Result<(), Error> {
+    /// The exit status if the process has exited (without waiting).
+    pub fn try_exit(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Poll the ready path until it answers 2xx, the process exits, or `timeout` passes.
+    pub async fn wait_ready(&mut self, config: &Config, timeout: Duration) -> Result<Duration, StartError> {
         let svc = &config.service;
-        let url = svc.base_url.join(&svc.ready).map_err(|e| Error::Usage(format!("bad ready path: {e}")))?;
+        let url = svc.base_url.join(&svc.ready).map_err(|e| StartError::Usage(format!("bad ready path: {e}")))?;
         let client = crate::request::client();
         let started = Instant::now();
         let mut pause = Duration::from_millis(20);
         let mut last: String;
         loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
+            if let Some(status) = self.try_exit() {
                 tokio::time::sleep(Duration::from_millis(50)).await; // let the pumps drain
-                return Err(Error::Environment(format!(
-                    "the service exited ({status}) before it became ready at {url}\n{}",
-                    self.tail_text(20)
-                )));
+                return Err(StartError::NotReady {
+                    message: format!("the service exited ({status}) before it became ready at {url}"),
+                    tail: self.output.tail(20),
+                });
             }
             match client.get(url.clone()).timeout(Duration::from_secs(1)).send().await {
-                Ok(r) if r.status().is_success() => return Ok(()),
+                Ok(r) if r.status().is_success() => return Ok(started.elapsed()),
                 Ok(r) => last = format!("{url} answered {}", r.status()),
                 Err(e) => last = crate::request::describe(&e, Duration::from_secs(1)),
             }
-            if started.elapsed() >= svc.ready_timeout {
-                return Err(Error::Environment(format!(
-                    "the service did not become ready within {} s ({last}); set ready/ready_timeout_secs in {} if it needs longer\n{}",
-                    svc.ready_timeout.as_secs(),
-                    config.file.display(),
-                    self.tail_text(20)
-                )));
+            if started.elapsed() >= timeout {
+                return Err(StartError::NotReady {
+                    message: format!(
+                        "the service did not become ready within {:.0} s ({last}); if it needs longer, raise ready_timeout_secs in {}",
+                        timeout.as_secs_f64(),
+                        config.file.display()
+                    ),
+                    tail: self.output.tail(20),
+                });
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 3 / 2).min(Duration::from_millis(250));
-        }
-    }
-
-    fn tail_text(&self, n: usize) -> String {
-        let tail = self.output.tail(n);
-        if tail.is_empty() {
-            "(it printed nothing)".into()
-        } else {
-            format!("last {} line(s) of its output:\n{}", tail.len(), tail.iter().map(|l| format!("  │ {l}")).collect::<Vec<_>>().join("\n"))
         }
     }
 
@@ -191,8 +229,11 @@ impl Service {
             Some(s) => Some(s),
             None => tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await.ok().and_then(Result::ok),
         };
-        self.pgid = None;
-        let stray_killed = crate::procs::kill_all_descendants(&[]);
+        let root = self.pgid.take();
+        let stray_killed = crate::procs::kill_strays(root, &[]);
+        if let Some(r) = root {
+            crate::procs::unregister(r);
+        }
         use std::os::unix::process::ExitStatusExt;
         StopReport {
             exit: status.and_then(|s| s.code()),
@@ -211,8 +252,22 @@ impl Drop for Service {
             let _ = self.child.start_kill();
             let _ = self.child.try_wait();
             let me = self.child.id().map(|p| p as i32);
-            crate::procs::kill_all_descendants(&me.into_iter().collect::<Vec<_>>());
+            crate::procs::kill_strays(Some(pg), &me.into_iter().collect::<Vec<_>>());
+            crate::procs::unregister(pg);
         }
+    }
+}
+
+/// Lines of output as a block for an error message.
+pub fn tail_text(tail: &[String]) -> String {
+    if tail.is_empty() {
+        "(it printed nothing)".into()
+    } else {
+        format!(
+            "last {} line(s) of its output:\n{}",
+            tail.len(),
+            tail.iter().map(|l| format!("  │ {l}")).collect::<Vec<_>>().join("\n")
+        )
     }
 }
 
@@ -224,7 +279,9 @@ fn group_alive(pg: i32) -> bool {
 /// `exec` a simple command so the service itself is our child (its exit status and signals
 /// are then its own, not a wrapper shell's); leave anything with shell syntax to the shell.
 pub fn shell_line(start: &str) -> String {
-    let simple = !start.trim().is_empty() && !start.contains(|c: char| ";&|<>()`$\\\n*?{}".contains(c)) && !start.trim_start().starts_with("exec ");
+    let simple = !start.trim().is_empty()
+        && !start.contains(|c: char| ";&|<>()`$\\\n*?{}".contains(c))
+        && !start.trim_start().starts_with("exec ");
     if simple { format!("exec {start}") } else { start.to_string() }
 }
 

@@ -43,9 +43,7 @@ pub fn render_json(v: &serde_json::Value, vars: &Vars) -> Result<serde_json::Val
         Value::String(s) => Value::String(render(s, vars)?),
         Value::Array(a) => Value::Array(a.iter().map(|x| render_json(x, vars)).collect::<Result<_, _>>()?),
         Value::Object(o) => Value::Object(
-            o.iter()
-                .map(|(k, x)| Ok((k.clone(), render_json(x, vars)?)))
-                .collect::<Result<_, TemplateError>>()?,
+            o.iter().map(|(k, x)| Ok((k.clone(), render_json(x, vars)?))).collect::<Result<_, TemplateError>>()?,
         ),
         other => other.clone(),
     })

@@ -47,11 +47,10 @@ struct Claims<'a> {
 
 /// Sign a token for `spec` with `secret`.
 pub fn mint(secret: &str, spec: &TokenSpec) -> Result<String, String> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let claims = Claims { sub: &spec.sub, role: &spec.role, tenant: &spec.tenant, iat: now, exp: now + spec.expires_in };
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let claims =
+        Claims { sub: &spec.sub, role: &spec.role, tenant: &spec.tenant, iat: now, exp: now + spec.expires_in };
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
         &claims,
@@ -69,9 +68,13 @@ mod tests {
         let t = mint("s3cret", &TokenSpec::default()).unwrap();
         let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
         v.required_spec_claims = ["exp".to_string()].into();
-        let ok = jsonwebtoken::decode::<serde_json::Value>(&t, &jsonwebtoken::DecodingKey::from_secret(b"s3cret"), &v).unwrap();
+        let ok = jsonwebtoken::decode::<serde_json::Value>(&t, &jsonwebtoken::DecodingKey::from_secret(b"s3cret"), &v)
+            .unwrap();
         assert_eq!(ok.claims["role"], "owner");
         assert_eq!(ok.claims["tenant"], "tenant-a");
-        assert!(jsonwebtoken::decode::<serde_json::Value>(&t, &jsonwebtoken::DecodingKey::from_secret(b"other"), &v).is_err());
+        assert!(
+            jsonwebtoken::decode::<serde_json::Value>(&t, &jsonwebtoken::DecodingKey::from_secret(b"other"), &v)
+                .is_err()
+        );
     }
 }

@@ -56,7 +56,11 @@ fn init_writes_a_config_that_loads_and_refuses_to_overwrite() {
 fn config_mistake_is_reported_at_file_line_col() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("labgrade.toml");
-    std::fs::write(&path, "[service]\nstart = \"node x.js\"\nbase_url = \"http://127.0.0.1:3000\"\nready_timeout_secs = \"ten\"\n").unwrap();
+    std::fs::write(
+        &path,
+        "[service]\nstart = \"node x.js\"\nbase_url = \"http://127.0.0.1:3000\"\nready_timeout_secs = \"ten\"\n",
+    )
+    .unwrap();
     let r = run(labgrade().args(["check", "1", "-c"]).arg(&path));
     assert_eq!(r.code, 2);
     let expected = format!("{}:4:22", path.display());
@@ -72,7 +76,11 @@ fn spec_mistake_is_reported_at_file_line_col() {
     std::fs::create_dir_all(labs.join("01-runtime")).unwrap();
     std::fs::copy(root().join("labs/track.toml"), labs.join("track.toml")).unwrap();
     let good = std::fs::read_to_string(root().join("labs/01-runtime/lab.toml")).unwrap();
-    let bad = good.replacen("request = { method = \"GET\", path = \"/healthz\" }", "requets = { method = \"GET\", path = \"/healthz\" }", 1);
+    let bad = good.replacen(
+        "request = { method = \"GET\", path = \"/healthz\" }",
+        "requets = { method = \"GET\", path = \"/healthz\" }",
+        1,
+    );
     assert_ne!(good, bad);
     std::fs::write(labs.join("01-runtime/lab.toml"), &bad).unwrap();
     let line = bad.lines().position(|l| l.starts_with("requets")).unwrap() + 1;
@@ -91,7 +99,9 @@ fn spec_mistake_is_reported_at_file_line_col() {
 
 #[test]
 fn remote_targets_are_refused_without_allow_remote() {
-    let r = run(labgrade().args(["check", "1", "--url", "http://192.0.2.1:3000", "-c"]).arg(fixture().join("labgrade.toml")));
+    let r = run(labgrade()
+        .args(["check", "1", "--url", "http://192.0.2.1:3000", "-c"])
+        .arg(fixture().join("labgrade.toml")));
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("not a loopback address") && r.stderr.contains("--allow-remote"), "{}", r.stderr);
 }
@@ -101,7 +111,10 @@ fn a_port_already_taken_is_refused_before_anything_starts() {
     let _guard = serial();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let r = run(labgrade().args(["check", "1", "-c"]).arg(fixture().join("labgrade.toml")).env("LEDGER_PORT", port.to_string()));
+    let r = run(labgrade()
+        .args(["check", "1", "-c"])
+        .arg(fixture().join("labgrade.toml"))
+        .env("LEDGER_PORT", port.to_string()));
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("something else is already listening"), "{}", r.stderr);
     assert!(processes_with_env(&format!("LEDGER_PORT={port}")).is_empty());
@@ -135,7 +148,10 @@ fn json_report_has_the_documented_shape() {
     assert_eq!(v["criteria"][0].as_object().unwrap().keys().collect::<Vec<_>>(), vec!["id", "text", "score"]);
     // Secrets never reach a report.
     let text = std::fs::read_to_string(&out).unwrap();
-    assert!(!text.contains("reference-secret-not-for-production") && !text.contains("eyJ"), "secret or token in report");
+    assert!(
+        !text.contains("reference-secret-not-for-production") && !text.contains("eyJ"),
+        "secret or token in report"
+    );
 }
 
 #[test]
@@ -217,4 +233,19 @@ fn a_service_that_ignores_sigterm_is_killed_and_leaves_nothing() {
     assert!(r.stdout.contains("ignored SIGTERM"), "{}", r.stdout);
     let port = r.stdout.split("127.0.0.1:").nth(1).unwrap().split('/').next().unwrap().to_string();
     assert!(processes_with_env(&format!("LEDGER_PORT={port}")).is_empty());
+}
+
+#[test]
+fn a_service_that_escapes_its_group_and_ignores_sigterm_leaves_nothing() {
+    let _guard = serial();
+    let repo = root().join("fixtures/hostile/escapes-group");
+    let port = free_port();
+    let r = run(labgrade()
+        .args(["check", "1", "--format", "json", "-c"])
+        .arg(repo.join("labgrade.toml"))
+        .env("LEDGER_PORT", port.to_string()));
+    assert_eq!(r.code, 1, "a verdict, not a crash: {}", r.stderr);
+    std::thread::sleep(Duration::from_millis(100));
+    let left = processes_with_env(&format!("LEDGER_PORT={port}"));
+    assert!(left.is_empty(), "left behind: {left:?}");
 }

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use std::collections::BTreeMap;
 
-const LABS: &[&str] = &["01-runtime", "02-http-contracts"];
+const LABS: &[&str] = &["01-runtime", "02-http-contracts", "03-config-validation"];
 
 #[derive(serde::Deserialize)]
 struct FaultMap {
@@ -30,7 +30,8 @@ fn grade_clean(lab: &str, faults: &str, remove: &[String]) -> Run {
     let repo = copy.as_ref().map(|d| d.path().to_path_buf()).unwrap_or_else(fixture);
     let _guard = serial();
     let run = grade(lab, faults, &repo, &[]);
-    let marker_port = run.json()["target"].as_str().unwrap_or("").rsplit(':').next().unwrap_or("").trim_end_matches('/').to_string();
+    let marker_port =
+        run.json()["target"].as_str().unwrap_or("").rsplit(':').next().unwrap_or("").trim_end_matches('/').to_string();
     let left = processes_with_env(&format!("LEDGER_PORT={marker_port}"));
     assert!(left.is_empty(), "processes left behind after grading {lab} with {faults:?}: {left:?}");
     run
@@ -61,7 +62,8 @@ fn faults_fail_exactly_their_checks(lab: &str) {
     for (name, fault) in fault_map().faults {
         let run = grade_clean(lab, if fault.remove.is_empty() { &name } else { "" }, &fault.remove);
         let report = run.json();
-        let expected: Vec<String> = fault.fails.iter().filter_map(|f| f.strip_prefix(&format!("{lab}/")).map(str::to_string)).collect();
+        let expected: Vec<String> =
+            fault.fails.iter().filter_map(|f| f.strip_prefix(&format!("{lab}/")).map(str::to_string)).collect();
         let mut actual = not_passed(&report);
         actual.sort();
         let mut expected_sorted = expected.clone();
@@ -92,6 +94,16 @@ fn lab02_faults_fail_exactly_their_mapped_checks() {
 }
 
 #[test]
+fn lab03_reference_scores_100() {
+    reference_scores_100("03-config-validation");
+}
+
+#[test]
+fn lab03_faults_fail_exactly_their_mapped_checks() {
+    faults_fail_exactly_their_checks("03-config-validation");
+}
+
+#[test]
 fn every_mapped_check_exists_and_every_check_is_failed_by_some_fault() {
     let map = fault_map();
     let mut failable = std::collections::BTreeSet::new();
@@ -101,12 +113,19 @@ fn every_mapped_check_exists_and_every_check_is_failed_by_some_fault() {
     for lab in LABS {
         let text = std::fs::read_to_string(root().join("labs").join(lab).join("lab.toml")).unwrap();
         let spec: toml::Value = toml::from_str(&text).unwrap();
-        let ids: Vec<String> = spec["check"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect();
+        let ids: Vec<String> =
+            spec["check"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect();
         for id in &ids {
-            assert!(failable.contains(&format!("{lab}/{id}")), "no fault fails {lab}/{id}: a check no fault can fail is a suspect check");
+            assert!(
+                failable.contains(&format!("{lab}/{id}")),
+                "no fault fails {lab}/{id}: a check no fault can fail is a suspect check"
+            );
         }
         for f in failable.iter().filter(|f| f.starts_with(&format!("{lab}/"))) {
-            assert!(ids.iter().any(|id| f.ends_with(&format!("/{id}"))), "faults.toml names {f}, which {lab} does not define");
+            assert!(
+                ids.iter().any(|id| f.ends_with(&format!("/{id}"))),
+                "faults.toml names {f}, which {lab} does not define"
+            );
         }
     }
 }
@@ -118,7 +137,8 @@ fn blocking_checksum_fails_lab01_and_shows_the_measured_p95() {
     let report = run.json();
     let probe = report["checks"].as_array().unwrap().iter().find(|c| c["id"] == "checksum-health-under-load").unwrap();
     assert_eq!(probe["outcome"], "fail");
-    let latency = probe["evidence"].as_array().unwrap().iter().find(|e| e["type"] == "latency").expect("latency evidence");
+    let latency =
+        probe["evidence"].as_array().unwrap().iter().find(|e| e["type"] == "latency").expect("latency evidence");
     let p95 = latency["p95_ms"].as_f64().unwrap();
     assert!(p95 > 50.0, "p95 {p95}");
     assert!(latency["samples"].as_u64().unwrap() >= 90);

@@ -73,7 +73,10 @@ pub fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
             Ok(Some(s)) => s,
             _ => return Outcome::error(format!("lab file {file} is missing")),
         };
-        let validator = match serde_json::from_str::<Value>(&schema).map_err(|e| e.to_string()).and_then(|s| jsonschema::validator_for(&s).map_err(|e| e.to_string())) {
+        let validator = match serde_json::from_str::<Value>(&schema)
+            .map_err(|e| e.to_string())
+            .and_then(|s| jsonschema::validator_for(&s).map_err(|e| e.to_string()))
+        {
             Ok(v) => v,
             Err(e) => return Outcome::error(format!("lab file {file} is not a usable JSON Schema: {e}")),
         };
@@ -87,10 +90,18 @@ pub fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
     }
     let missing = openapi::missing_routes(&doc, &spec.routes);
     for r in &missing {
-        problems.push(Evidence::Assert { what: format!("operation {r}"), expected: "documented under paths".into(), actual: "not found".into() });
+        problems.push(Evidence::Assert {
+            what: format!("operation {r}"),
+            expected: "documented under paths".into(),
+            actual: "not found".into(),
+        });
     }
     if problems.is_empty() {
-        let what = if spec.routes.is_empty() { String::new() } else { format!(", documents all {} operations", spec.routes.len()) };
+        let what = if spec.routes.is_empty() {
+            String::new()
+        } else {
+            format!(", documents all {} operations", spec.routes.len())
+        };
         Outcome::pass(format!("{shown} parses{what}"))
     } else {
         Outcome::fail(format!("{shown}: {} problem(s)", problems.len())).with_all(problems)

@@ -77,12 +77,21 @@ pub fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
     if problems.is_empty() {
         return Outcome::pass(format!("{shown} has {} required section(s)", spec.sections.len()));
     }
-    let headings: Vec<String> = markdown::sections(&md).into_iter().map(|s| format!("{} ({} words)", s.heading, s.words)).collect();
-    Outcome::fail(format!("{shown}: {} of {} required section(s) missing or too short", problems.len(), spec.sections.len()))
-        .with_all(problems)
-        .with(Evidence::Note {
-            text: if headings.is_empty() { "the file has no headings".into() } else { format!("headings found: {}", headings.join(", ")) },
-        })
+    let headings: Vec<String> =
+        markdown::sections(&md).into_iter().map(|s| format!("{} ({} words)", s.heading, s.words)).collect();
+    Outcome::fail(format!(
+        "{shown}: {} of {} required section(s) missing or too short",
+        problems.len(),
+        spec.sections.len()
+    ))
+    .with_all(problems)
+    .with(Evidence::Note {
+        text: if headings.is_empty() {
+            "the file has no headings".into()
+        } else {
+            format!("headings found: {}", headings.join(", "))
+        },
+    })
 }
 
 #[cfg(test)]
@@ -100,7 +109,11 @@ mod tests {
         assert_eq!(p.len(), 2);
         assert_eq!(
             p[0],
-            Evidence::Assert { what: "section \"Calls\"".into(), expected: "at least 5 words".into(), actual: "1 words".into() }
+            Evidence::Assert {
+                what: "section \"Calls\"".into(),
+                expected: "at least 5 words".into(),
+                actual: "1 words".into()
+            }
         );
         assert!(matches!(&p[1], Evidence::Assert { actual, .. } if actual == "no such heading"));
     }

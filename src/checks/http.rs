@@ -37,6 +37,10 @@ pub struct Expect {
     pub openapi: Option<String>,
     /// The body must be empty (e.g. a 304).
     pub body_empty: Option<bool>,
+    /// Each of these must be named as `field` in the body's `errors` array (validation
+    /// problems name every bad field).
+    #[serde(default)]
+    pub error_fields: Vec<String>,
 }
 
 impl Spec {
@@ -54,7 +58,9 @@ impl Spec {
         }
         for (name, from) in &self.capture {
             if !(from.starts_with('/') || from.starts_with("header:") || from.is_empty()) {
-                return Err(format!("capture.{name} = {from:?}: expected a JSON pointer like \"/id\" or \"header:location\""));
+                return Err(format!(
+                    "capture.{name} = {from:?}: expected a JSON pointer like \"/id\" or \"header:location\""
+                ));
             }
         }
         Ok(())
@@ -130,9 +136,33 @@ pub fn judge(expect: &Expect, resp: &Response, schemas: &Schemas) -> (Vec<Assert
                         })
                         .collect();
                     let ok = errors.is_empty();
-                    push(label.into(), "a body valid against it".into(), if ok { "valid".into() } else { errors.join("; ") }, ok);
+                    push(
+                        label.into(),
+                        "a body valid against it".into(),
+                        if ok { "valid".into() } else { errors.join("; ") },
+                        ok,
+                    );
                 }
             },
+        }
+    }
+    if !expect.error_fields.is_empty() {
+        let named: Vec<String> = body_json
+            .as_ref()
+            .and_then(|b| b.get("errors"))
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|e| e.get("field").and_then(Value::as_str)).map(str::to_string).collect())
+            .unwrap_or_default();
+        let has_array = body_json.as_ref().and_then(|b| b.get("errors")).is_some_and(Value::is_array);
+        for f in &expect.error_fields {
+            let actual = if !has_array {
+                "no errors array in the body".to_string()
+            } else if named.is_empty() {
+                "an errors array naming no field".to_string()
+            } else {
+                format!("fields named: {}", named.join(", "))
+            };
+            push(format!("errors[].field {f:?}"), format!("an error naming {f}"), actual, named.contains(f));
         }
     }
     if let Some(want_empty) = expect.body_empty {
@@ -150,11 +180,9 @@ pub fn judge(expect: &Expect, resp: &Response, schemas: &Schemas) -> (Vec<Assert
 /// Keep only the parts of `actual` the expectation talks about, so the diff is readable.
 fn project(expected: &Value, actual: &Value) -> Value {
     match (expected, actual) {
-        (Value::Object(e), Value::Object(a)) => Value::Object(
-            e.iter()
-                .filter_map(|(k, ev)| a.get(k).map(|av| (k.clone(), project(ev, av))))
-                .collect(),
-        ),
+        (Value::Object(e), Value::Object(a)) => {
+            Value::Object(e.iter().filter_map(|(k, ev)| a.get(k).map(|av| (k.clone(), project(ev, av)))).collect())
+        }
         (Value::Array(e), Value::Array(a)) if e.len() == a.len() => {
             Value::Array(e.iter().zip(a).map(|(ev, av)| project(ev, av)).collect())
         }
@@ -242,7 +270,8 @@ pub async fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
         .unwrap_or_else(|| format!("could not capture {}", missing.join(", ")));
     let mut out = Outcome::fail(format!("{request_line} → {}: {first}", resp.status));
     for r in failed.iter().skip(1) {
-        out = out.with(Evidence::Assert { what: r.what.clone(), expected: r.expected.clone(), actual: r.actual.clone() });
+        out =
+            out.with(Evidence::Assert { what: r.what.clone(), expected: r.expected.clone(), actual: r.actual.clone() });
     }
     if let Some(d) = diff {
         out = out.with(d);
@@ -329,7 +358,9 @@ mod tests {
 
     #[test]
     fn passes_when_everything_matches() {
-        let e = expect("status = 404\nheaders = { content-type = \"~^application/problem\\\\+json\" }\njson = { status = 404 }");
+        let e = expect(
+            "status = 404\nheaders = { content-type = \"~^application/problem\\\\+json\" }\njson = { status = 404 }",
+        );
         let (r, diff) = judge(&e, &resp(404, "application/problem+json", r#"{"status":404,"title":"x"}"#), &NONE);
         assert!(r.iter().all(|x| x.passed), "{r:?}");
         assert!(diff.is_none());
@@ -337,7 +368,9 @@ mod tests {
 
     #[test]
     fn reports_each_failed_expectation_with_a_diff() {
-        let e = expect("status = 404\nheaders = { content-type = \"~^application/problem\\\\+json\" }\njson = { status = 404, title = \"Not Found\" }");
+        let e = expect(
+            "status = 404\nheaders = { content-type = \"~^application/problem\\\\+json\" }\njson = { status = 404, title = \"Not Found\" }",
+        );
         let (r, diff) = judge(&e, &resp(404, "application/json", r#"{"error":"invoice not found"}"#), &NONE);
         let failed: Vec<_> = r.iter().filter(|x| !x.passed).map(|x| x.what.as_str()).collect();
         assert_eq!(failed, vec!["header content-type", "body /status", "body /title"]);
@@ -362,6 +395,18 @@ mod tests {
     }
 
     #[test]
+    fn error_fields_must_each_be_named() {
+        let e = expect("error_fields = [\"amountCents\", \"currency\"]");
+        let body = r#"{"status":400,"errors":[{"field":"amountCents","message":"must be an integer"}]}"#;
+        let (r, _) = judge(&e, &resp(400, "application/problem+json", body), &NONE);
+        assert!(r[0].passed);
+        assert!(!r[1].passed);
+        assert_eq!(r[1].actual, "fields named: amountCents");
+        let (r, _) = judge(&e, &resp(400, "application/problem+json", r#"{"status":400}"#), &NONE);
+        assert_eq!(r[0].actual, "no errors array in the body");
+    }
+
+    #[test]
     fn body_empty_expectation() {
         let e = expect("body_empty = true");
         assert!(judge(&e, &resp(304, "", ""), &NONE).0[0].passed);
@@ -374,8 +419,10 @@ mod tests {
             headers: vec![("location".into(), "/invoices/7".into())],
             ..resp(201, "application/json", r#"{"id":"7","n":3}"#)
         };
-        let spec: BTreeMap<String, String> =
-            [("id", "/id"), ("n", "/n"), ("loc", "header:location"), ("x", "/nope")].iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        let spec: BTreeMap<String, String> = [("id", "/id"), ("n", "/n"), ("loc", "header:location"), ("x", "/nope")]
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
         let mut vars = Vars::new();
         let missing = capture(&spec, &r, &mut vars);
         assert_eq!(vars["id"], "7");

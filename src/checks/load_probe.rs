@@ -83,7 +83,8 @@ pub async fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
         (Ok(b), Ok(p)) => (b, p),
         (Err(e), _) | (_, Err(e)) => return Outcome::error(e),
     };
-    let background_desc = format!("{} × {} {} in a closed loop", spec.background.concurrency, bg_req.method, bg_req.url.path());
+    let background_desc =
+        format!("{} × {} {} in a closed loop", spec.background.concurrency, bg_req.method, bg_req.url.path());
     let probe_curl = Evidence::Curl { line: probe_req.curl() };
 
     // Bounded: probes × (interval + their timeout), plus warm-up.
@@ -111,7 +112,12 @@ pub async fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
         p99_ms: p.p99_ms,
         max_ms: p.max_ms,
         limit_ms: spec.expect.p95_ms,
-        background: format!("{background_desc}: {} answered, {} failed in {:.1} s", bg.answered, bg.failed, bg.elapsed.as_secs_f64()),
+        background: format!(
+            "{background_desc}: {} answered, {} failed in {:.1} s",
+            bg.answered,
+            bg.failed,
+            bg.elapsed.as_secs_f64()
+        ),
     };
     let probe_path = probe_req.url.path().to_string();
 
@@ -135,7 +141,8 @@ pub async fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
         .with(probe_curl);
     }
     if judge(p.p95_ms, spec.expect.p95_ms, p.samples) {
-        Outcome::pass(format!("{probe_path} p95 {:.1} ms ≤ {} ms under load", p.p95_ms, spec.expect.p95_ms)).with(latency)
+        Outcome::pass(format!("{probe_path} p95 {:.1} ms ≤ {} ms under load", p.p95_ms, spec.expect.p95_ms))
+            .with(latency)
     } else {
         Outcome::fail(format!(
             "{probe_path} p95 was {:.1} ms under load; the limit is {} ms — something is blocking the event loop",

@@ -2,10 +2,12 @@
 //! Checks never print: they return an [`Outcome`].
 
 pub mod artifact;
+pub mod command;
 pub mod doc;
 pub mod http;
 pub mod load_probe;
 mod outcome;
+pub mod startup;
 
 pub use outcome::{Evidence, Outcome, Verdict};
 
@@ -23,6 +25,8 @@ pub enum CheckSpec {
     LoadProbe(load_probe::Spec),
     Doc(doc::Spec),
     Artifact(artifact::Spec),
+    Startup(startup::Spec),
+    Command(command::Spec),
 }
 
 /// What a check may use while it runs.
@@ -35,6 +39,19 @@ pub struct Ctx<'a> {
     pub vars: Vars,
     /// Values that must never appear in a report: the learner's secret, minted tokens.
     pub secrets: Vec<String>,
+    /// Grading a service the user runs (`--url`): nothing may be started.
+    pub url_mode: bool,
+}
+
+/// What a check needs of the shared service instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// It talks to the running service.
+    Service,
+    /// It starts instances of its own, so the port must be free.
+    Exclusive,
+    /// It reads files or runs other commands.
+    Nothing,
 }
 
 impl Ctx<'_> {
@@ -53,7 +70,15 @@ impl Ctx<'_> {
 }
 
 impl CheckSpec {
-    pub const KINDS: &'static [&'static str] = &["http", "load_probe", "doc", "artifact"];
+    pub const KINDS: &'static [&'static str] = &["http", "load_probe", "doc", "artifact", "startup", "command"];
+
+    pub fn needs(&self) -> Needs {
+        match self {
+            CheckSpec::Http(_) | CheckSpec::LoadProbe(_) => Needs::Service,
+            CheckSpec::Startup(_) => Needs::Exclusive,
+            CheckSpec::Doc(_) | CheckSpec::Artifact(_) | CheckSpec::Command(_) => Needs::Nothing,
+        }
+    }
 
     pub fn kind(&self) -> &'static str {
         match self {
@@ -61,6 +86,8 @@ impl CheckSpec {
             CheckSpec::LoadProbe(_) => "load_probe",
             CheckSpec::Doc(_) => "doc",
             CheckSpec::Artifact(_) => "artifact",
+            CheckSpec::Startup(_) => "startup",
+            CheckSpec::Command(_) => "command",
         }
     }
 
@@ -77,6 +104,8 @@ impl CheckSpec {
             "load_probe" => CheckSpec::LoadProbe(doc.table(rest, span.clone())?),
             "doc" => CheckSpec::Doc(doc.table(rest, span.clone())?),
             "artifact" => CheckSpec::Artifact(doc.table(rest, span.clone())?),
+            "startup" => CheckSpec::Startup(doc.table(rest, span.clone())?),
+            "command" => CheckSpec::Command(doc.table(rest, span.clone())?),
             other => {
                 return Err(doc.err(
                     kind_span,
@@ -89,6 +118,8 @@ impl CheckSpec {
             CheckSpec::LoadProbe(s) => s.validate(),
             CheckSpec::Doc(s) => s.validate(),
             CheckSpec::Artifact(s) => s.validate(),
+            CheckSpec::Startup(s) => s.validate(),
+            CheckSpec::Command(s) => s.validate(),
         };
         invalid.map_err(|msg| doc.err(span.start..span.start + 1, msg))?;
         Ok(spec)
@@ -100,6 +131,8 @@ impl CheckSpec {
             CheckSpec::LoadProbe(s) => load_probe::run(s, ctx).await,
             CheckSpec::Doc(s) => doc::run(s, ctx),
             CheckSpec::Artifact(s) => artifact::run(s, ctx),
+            CheckSpec::Startup(s) => startup::run(s, ctx).await,
+            CheckSpec::Command(s) => command::run(s, ctx).await,
         }
     }
 }

@@ -29,15 +29,38 @@ impl Verdict {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Evidence {
     /// Expected vs actual text; reporters show a line diff.
-    Diff { label: String, expected: String, actual: String },
+    Diff {
+        label: String,
+        expected: String,
+        actual: String,
+    },
     /// One assertion: what was checked, what was expected, what was there.
-    Assert { what: String, expected: String, actual: String },
+    Assert {
+        what: String,
+        expected: String,
+        actual: String,
+    },
     /// A shell line that reproduces the request.
-    Curl { line: String },
-    Latency { samples: u64, p50_ms: f64, p95_ms: f64, p99_ms: f64, max_ms: f64, limit_ms: f64, background: String },
+    Curl {
+        line: String,
+    },
+    Latency {
+        samples: u64,
+        p50_ms: f64,
+        p95_ms: f64,
+        p99_ms: f64,
+        max_ms: f64,
+        limit_ms: f64,
+        background: String,
+    },
     /// Lines of output (a service's log tail, a file excerpt).
-    Output { label: String, lines: Vec<String> },
-    Note { text: String },
+    Output {
+        label: String,
+        lines: Vec<String>,
+    },
+    Note {
+        text: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

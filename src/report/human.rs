@@ -59,11 +59,7 @@ impl HumanReporter {
     /// diffs or output.
     pub fn new(color: bool, live: bool, verbose: bool) -> Self {
         let stdout = std::io::stdout();
-        let choice = if color {
-            AutoStream::choice(&stdout)
-        } else {
-            ColorChoice::Never
-        };
+        let choice = if color { AutoStream::choice(&stdout) } else { ColorChoice::Never };
         let out = AutoStream::new(stdout, choice);
         HumanReporter {
             color: choice != ColorChoice::Never,
@@ -80,11 +76,7 @@ impl HumanReporter {
     /// Write report text to stdout, with the progress bar (if any) hidden meanwhile. Never
     /// writes two blank lines in a row across calls.
     fn emit(&mut self, text: &str) {
-        let text = if self.ends_blank {
-            text.strip_prefix('\n').unwrap_or(text)
-        } else {
-            text
-        };
+        let text = if self.ends_blank { text.strip_prefix('\n').unwrap_or(text) } else { text };
         if text.is_empty() {
             return;
         }
@@ -125,12 +117,7 @@ impl HumanReporter {
 impl Reporter for HumanReporter {
     fn on_event(&mut self, event: &Event) {
         match event {
-            Event::LabStarted {
-                lab,
-                title,
-                checks,
-                target,
-            } => {
+            Event::LabStarted { lab, title, checks, target } => {
                 self.stop_bar();
                 self.curl_shown = false;
                 let mut text = String::new();
@@ -154,11 +141,7 @@ impl Reporter for HumanReporter {
             }
             Event::CheckFinished(rec) => {
                 if shows_details(rec, self.verbose)
-                    && rec
-                        .outcome
-                        .evidence
-                        .iter()
-                        .any(|e| matches!(e, Evidence::Curl { .. }))
+                    && rec.outcome.evidence.iter().any(|e| matches!(e, Evidence::Curl { .. }))
                 {
                     self.curl_shown = true;
                 }
@@ -196,11 +179,7 @@ impl Drop for HumanReporter {
 
 /// `text` in `style`, or plain when colour is off.
 fn paint(color: bool, style: Style, text: impl Display) -> String {
-    if color && !style.is_plain() {
-        format!("{style}{text}{style:#}")
-    } else {
-        text.to_string()
-    }
+    if color && !style.is_plain() { format!("{style}{text}{style:#}") } else { text.to_string() }
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -210,20 +189,12 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 /// `12 ms` below a second, `3.2 s` above.
 fn fmt_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms < 1000 {
-        format!("{ms} ms")
-    } else {
-        format!("{:.1} s", d.as_secs_f64())
-    }
+    if ms < 1000 { format!("{ms} ms") } else { format!("{:.1} s", d.as_secs_f64()) }
 }
 
 /// `80` for whole numbers, `80.5` otherwise.
 fn fmt_num(x: f64) -> String {
-    if x.fract() == 0.0 && x.abs() < 1e15 {
-        format!("{x:.0}")
-    } else {
-        format!("{x:.1}")
-    }
+    if x.fract() == 0.0 && x.abs() < 1e15 { format!("{x:.0}") } else { format!("{x:.1}") }
 }
 
 /// Cut `s` to `max` characters, ending in `…` when cut.
@@ -238,21 +209,11 @@ fn truncate(s: &str, max: usize) -> String {
 }
 
 /// `labgrade · 01-runtime — Title` and `target: … · N checks`.
-pub(crate) fn render_header(
-    lab: &str,
-    title: &str,
-    checks: usize,
-    target: &str,
-    color: bool,
-) -> String {
+pub(crate) fn render_header(lab: &str, title: &str, checks: usize, target: &str, color: bool) -> String {
     format!(
         "{}\n{}\n",
         paint(color, BOLD, format_args!("labgrade · {lab} — {title}")),
-        paint(
-            color,
-            DIM,
-            format_args!("target: {target} · {}", plural(checks, "check", "checks"))
-        ),
+        paint(color, DIM, format_args!("target: {target} · {}", plural(checks, "check", "checks"))),
     )
 }
 
@@ -282,15 +243,7 @@ pub(crate) fn render_check(rec: &CheckRecord, color: bool, verbose: bool) -> Str
     };
     let mut s = format!("  {} {:<ID_WIDTH$}", paint(color, style, glyph), rec.id);
     if rec.outcome.verdict != Verdict::Skipped {
-        let _ = write!(
-            s,
-            " {}",
-            paint(
-                color,
-                DIM,
-                format_args!("{:>7}", fmt_duration(rec.duration))
-            )
-        );
+        let _ = write!(s, " {}", paint(color, DIM, format_args!("{:>7}", fmt_duration(rec.duration))));
     }
     if rec.required && rec.outcome.verdict != Verdict::Pass {
         let _ = write!(s, "  {}", paint(color, DIM, "(required)"));
@@ -317,11 +270,7 @@ pub(crate) fn render_check(rec: &CheckRecord, color: bool, verbose: bool) -> Str
         if !rec.doc.is_empty() {
             details.push(format!("{} {}", paint(color, CYAN, "read:"), rec.doc));
         }
-        details.push(paint(
-            color,
-            DIM,
-            format_args!("defined at: {}", rec.location),
-        ));
+        details.push(paint(color, DIM, format_args!("defined at: {}", rec.location)));
     }
     for line in details {
         if line.is_empty() {
@@ -337,48 +286,21 @@ pub(crate) fn render_check(rec: &CheckRecord, color: bool, verbose: bool) -> Str
 /// One piece of evidence as lines (without the block indent).
 fn render_evidence(e: &Evidence, color: bool, verbose: bool) -> Vec<String> {
     match e {
-        Evidence::Diff {
-            label,
-            expected,
-            actual,
-        } => {
+        Evidence::Diff { label, expected, actual } => {
             let max = if verbose { usize::MAX } else { DIFF_MAX_LINES };
             let mut lines = vec![format!("{label} (- expected, + actual):")];
             lines.extend(render_diff(expected, actual, color, max));
             lines
         }
-        Evidence::Assert {
-            what,
-            expected,
-            actual,
-        } => {
-            vec![format!(
-                "{what}: expected {expected}, got {}",
-                paint(color, RED, actual)
-            )]
+        Evidence::Assert { what, expected, actual } => {
+            vec![format!("{what}: expected {expected}, got {}", paint(color, RED, actual))]
         }
         Evidence::Curl { line } => vec![format!("{} {line}", paint(color, DIM, "reproduce:"))],
-        Evidence::Latency {
-            samples,
-            p50_ms,
-            p95_ms,
-            p99_ms,
-            max_ms,
-            limit_ms,
-            background,
-        } => render_latency(
-            *samples,
-            [*p50_ms, *p95_ms, *p99_ms, *max_ms],
-            *limit_ms,
-            background,
-            color,
-        ),
+        Evidence::Latency { samples, p50_ms, p95_ms, p99_ms, max_ms, limit_ms, background } => {
+            render_latency(*samples, [*p50_ms, *p95_ms, *p99_ms, *max_ms], *limit_ms, background, color)
+        }
         Evidence::Output { label, lines } => {
-            let max = if verbose {
-                usize::MAX
-            } else {
-                OUTPUT_MAX_LINES
-            };
+            let max = if verbose { usize::MAX } else { OUTPUT_MAX_LINES };
             let mut out = vec![format!("{label}:")];
             let bar = paint(color, DIM, "│");
             if lines.is_empty() {
@@ -388,14 +310,7 @@ fn render_evidence(e: &Evidence, color: bool, verbose: bool) -> Vec<String> {
             if skip > 0 {
                 out.push(format!(
                     "{bar} {}",
-                    paint(
-                        color,
-                        DIM,
-                        format_args!(
-                            "… {skip} earlier {}",
-                            if skip == 1 { "line" } else { "lines" }
-                        )
-                    )
+                    paint(color, DIM, format_args!("… {skip} earlier {}", if skip == 1 { "line" } else { "lines" }))
                 ));
             }
             out.extend(lines[skip..].iter().map(|l| format!("{bar} {l}")));
@@ -425,11 +340,7 @@ fn render_diff(expected: &str, actual: &str, color: bool, max: usize) -> Vec<Str
                     ChangeTag::Insert => ("+", GREEN),
                     ChangeTag::Equal => (" ", DIM),
                 };
-                body.push(
-                    paint(color, style, format_args!("{sign} {text}"))
-                        .trim_end()
-                        .to_string(),
-                );
+                body.push(paint(color, style, format_args!("{sign} {text}")).trim_end().to_string());
                 if newline_differs && change.tag() != ChangeTag::Equal && change.missing_newline() {
                     body.push(paint(color, DIM, "\\ no newline at end"));
                 }
@@ -442,11 +353,7 @@ fn render_diff(expected: &str, actual: &str, color: bool, max: usize) -> Vec<Str
     if body.len() > max {
         let more = body.len() - max;
         body.truncate(max);
-        body.push(paint(
-            color,
-            DIM,
-            format_args!("… {more} more {}", if more == 1 { "line" } else { "lines" }),
-        ));
+        body.push(paint(color, DIM, format_args!("… {more} more {}", if more == 1 { "line" } else { "lines" })));
     }
     body
 }
@@ -462,16 +369,8 @@ fn render_latency(
 ) -> Vec<String> {
     let has_limit = limit.is_finite() && limit > 0.0;
     let over = has_limit && p95 > limit;
-    let p95_text = paint(
-        color,
-        if over { RED } else { GREEN },
-        format_args!("p95 {p95:.1} ms"),
-    );
-    let limit_text = if has_limit {
-        format!(" (limit {} ms)", fmt_num(limit))
-    } else {
-        String::new()
-    };
+    let p95_text = paint(color, if over { RED } else { GREEN }, format_args!("p95 {p95:.1} ms"));
+    let limit_text = if has_limit { format!(" (limit {} ms)", fmt_num(limit)) } else { String::new() };
     let requests = if samples == 1 { "request" } else { "requests" };
     let mut lines = vec![format!(
         "latency over {samples} {requests}: p50 {p50:.1} ms · {p95_text}{limit_text} · p99 {p99:.1} ms · max {max:.1} ms"
@@ -490,9 +389,8 @@ fn latency_bar(p95: f64, limit: f64, color: bool) -> String {
     const HALF: usize = 10;
     let ratio = p95 / limit;
     let filled = ((ratio * HALF as f64).round().max(0.0) as usize).min(2 * HALF);
-    let cells = |range: std::ops::Range<usize>| -> String {
-        range.map(|i| if i < filled { '█' } else { ' ' }).collect()
-    };
+    let cells =
+        |range: std::ops::Range<usize>| -> String { range.map(|i| if i < filled { '█' } else { ' ' }).collect() };
     let style = if ratio > 1.0 { RED } else { GREEN };
     format!(
         "p95 ▕{}│{}▏ {ratio:.1}× limit",
@@ -507,13 +405,7 @@ pub(crate) fn render_summary(report: &LabReport, color: bool) -> String {
     let score = &report.score;
     let mut s = String::from("\n");
 
-    let width = score
-        .criteria
-        .iter()
-        .map(|c| c.text.chars().count())
-        .max()
-        .unwrap_or(0)
-        .min(CRITERION_TEXT_MAX);
+    let width = score.criteria.iter().map(|c| c.text.chars().count()).max().unwrap_or(0).min(CRITERION_TEXT_MAX);
     for c in &score.criteria {
         let style = if c.score >= 100.0 {
             GREEN
@@ -528,26 +420,15 @@ pub(crate) fn render_summary(report: &LabReport, color: bool) -> String {
             s,
             "  {}  {text}{pad}  {}",
             paint(color, style, format_args!("{:>5.1}", c.score)),
-            paint(
-                color,
-                DIM,
-                format_args!(
-                    "({}/{})",
-                    c.passed_checks,
-                    plural(c.checks, "check", "checks")
-                )
-            ),
+            paint(color, DIM, format_args!("({}/{})", c.passed_checks, plural(c.checks, "check", "checks"))),
         );
     }
     if !score.criteria.is_empty() {
         s.push('\n');
     }
 
-    let verdict = if score.passed {
-        paint(color, GREEN.bold(), "PASSED")
-    } else {
-        paint(color, RED.bold(), "NOT PASSED")
-    };
+    let verdict =
+        if score.passed { paint(color, GREEN.bold(), "PASSED") } else { paint(color, RED.bold(), "NOT PASSED") };
     let _ = writeln!(
         s,
         "{} · pass mark {} · {verdict}",
@@ -569,20 +450,10 @@ pub(crate) fn render_summary(report: &LabReport, color: bool) -> String {
         );
     }
 
-    let count = |v: Verdict| {
-        report
-            .checks
-            .iter()
-            .filter(|c| c.outcome.verdict == v)
-            .count()
-    };
+    let count = |v: Verdict| report.checks.iter().filter(|c| c.outcome.verdict == v).count();
     let part = |n: usize, word: &str, style: Style| {
         let text = format!("{n} {word}");
-        if n > 0 {
-            paint(color, style, text)
-        } else {
-            text
-        }
+        if n > 0 { paint(color, style, text) } else { text }
     };
     let _ = writeln!(
         s,
@@ -616,11 +487,7 @@ mod tests {
             required: false,
             hint: "return 200 from /healthz".into(),
             doc: "https://example.test/labs/01#health".into(),
-            location: Location {
-                file: "01-runtime/lab.toml".into(),
-                line: 14,
-                col: 1,
-            },
+            location: Location { file: "01-runtime/lab.toml".into(), line: 14, col: 1 },
             outcome,
             duration: Duration::from_millis(12),
         }
@@ -633,10 +500,7 @@ mod tests {
     #[test]
     fn pass_is_one_line() {
         let s = render_check(&rec("healthz-ok", Outcome::pass("200 OK")), false, false);
-        assert_eq!(
-            lines(&s),
-            [format!("  ✓ {:<ID_WIDTH$}   12 ms", "healthz-ok")]
-        );
+        assert_eq!(lines(&s), [format!("  ✓ {:<ID_WIDTH$}   12 ms", "healthz-ok")]);
     }
 
     #[test]
@@ -650,9 +514,8 @@ mod tests {
     fn fail_shows_details_block() {
         let mut r = rec(
             "healthz-ok",
-            Outcome::fail("status was 500").with(Evidence::Curl {
-                line: "curl -sS http://127.0.0.1:3000/healthz".into(),
-            }),
+            Outcome::fail("status was 500")
+                .with(Evidence::Curl { line: "curl -sS http://127.0.0.1:3000/healthz".into() }),
         );
         r.required = true;
         let s = render_check(&r, false, false);
@@ -660,10 +523,7 @@ mod tests {
         assert!(l[0].starts_with("  ✗ healthz-ok "), "{s}");
         assert!(l[0].ends_with("12 ms  (required)"), "{s}");
         assert_eq!(l[1], "      status was 500");
-        assert_eq!(
-            l[2],
-            "      reproduce: curl -sS http://127.0.0.1:3000/healthz"
-        );
+        assert_eq!(l[2], "      reproduce: curl -sS http://127.0.0.1:3000/healthz");
         assert_eq!(l[3], "      hint: return 200 from /healthz");
         assert_eq!(l[4], "      read: https://example.test/labs/01#health");
         assert_eq!(l[5], "      defined at: 01-runtime/lab.toml:14:1");
@@ -671,11 +531,7 @@ mod tests {
 
     #[test]
     fn error_and_skipped_glyphs() {
-        let s = render_check(
-            &rec("e", Outcome::error("connection refused")),
-            false,
-            false,
-        );
+        let s = render_check(&rec("e", Outcome::error("connection refused")), false, false);
         assert!(s.starts_with("  ! e "), "{s}");
         let s = render_check(&rec("s", Outcome::skipped("needs a token")), false, false);
         assert!(s.starts_with("  - s\n"), "{s}");
@@ -696,10 +552,7 @@ mod tests {
         );
         let s = render_check(&r, false, false);
         let l = lines(&s);
-        let at = l
-            .iter()
-            .position(|x| *x == "      body (- expected, + actual):")
-            .expect(&s);
+        let at = l.iter().position(|x| *x == "      body (- expected, + actual):").expect(&s);
         assert_eq!(
             &l[at + 1..at + 7],
             [
@@ -734,14 +587,8 @@ mod tests {
         let r = rec(
             "x",
             Outcome::fail("bad")
-                .with(Evidence::Assert {
-                    what: "status".into(),
-                    expected: "200".into(),
-                    actual: "500".into(),
-                })
-                .with(Evidence::Note {
-                    text: "the service restarted".into(),
-                })
+                .with(Evidence::Assert { what: "status".into(), expected: "200".into(), actual: "500".into() })
+                .with(Evidence::Note { text: "the service restarted".into() })
                 .with(Evidence::Output {
                     label: "service log".into(),
                     lines: (1..=25).map(|i| format!("log {i}")).collect(),
@@ -750,10 +597,7 @@ mod tests {
         let s = render_check(&r, false, false);
         assert!(s.contains("      status: expected 200, got 500\n"), "{s}");
         assert!(s.contains("      the service restarted\n"), "{s}");
-        assert!(
-            s.contains("      service log:\n      │ … 5 earlier lines\n      │ log 6\n"),
-            "{s}"
-        );
+        assert!(s.contains("      service log:\n      │ … 5 earlier lines\n      │ log 6\n"), "{s}");
         assert!(s.contains("      │ log 25\n"), "{s}");
         assert!(!s.contains("│ log 5\n"), "{s}");
     }
@@ -777,14 +621,8 @@ mod tests {
             s.contains("      latency over 200 requests: p50 1.2 ms · p95 130.4 ms (limit 50 ms) · p99 140.0 ms · max 201.5 ms\n"),
             "{s}"
         );
-        assert!(
-            s.contains("      p95 ▕██████████│██████████▏ 2.6× limit\n"),
-            "{s}"
-        );
-        assert!(
-            s.contains("      while: a CPU-heavy request every 10 ms\n"),
-            "{s}"
-        );
+        assert!(s.contains("      p95 ▕██████████│██████████▏ 2.6× limit\n"), "{s}");
+        assert!(s.contains("      while: a CPU-heavy request every 10 ms\n"), "{s}");
         // Coloured, p95 is red when above the limit.
         let c = render_check(&r, true, false);
         assert!(c.contains(&format!("{RED}p95 130.4 ms{RED:#}")), "{c}");
@@ -792,21 +630,9 @@ mod tests {
 
     #[test]
     fn header_and_service_lines() {
-        let h = render_header(
-            "01-runtime",
-            "Node Runtime",
-            7,
-            "http://127.0.0.1:3000",
-            false,
-        );
-        assert_eq!(
-            h,
-            "labgrade · 01-runtime — Node Runtime\ntarget: http://127.0.0.1:3000 · 7 checks\n"
-        );
-        assert_eq!(
-            render_service("service ready", false),
-            "  · service ready\n"
-        );
+        let h = render_header("01-runtime", "Node Runtime", 7, "http://127.0.0.1:3000", false);
+        assert_eq!(h, "labgrade · 01-runtime — Node Runtime\ntarget: http://127.0.0.1:3000 · 7 checks\n");
+        assert_eq!(render_service("service ready", false), "  · service ready\n");
     }
 
     fn report(passed: bool) -> LabReport {
@@ -825,19 +651,9 @@ mod tests {
                         passed_checks: 2,
                         checks: 2,
                     },
-                    CriterionScore {
-                        id: "b".into(),
-                        text: "Health".into(),
-                        score: 0.0,
-                        passed_checks: 0,
-                        checks: 1,
-                    },
+                    CriterionScore { id: "b".into(), text: "Health".into(), score: 0.0, passed_checks: 0, checks: 1 },
                 ],
-                failed_required: if passed {
-                    vec![]
-                } else {
-                    vec!["healthz-ok".into(), "ready".into()]
-                },
+                failed_required: if passed { vec![] } else { vec!["healthz-ok".into(), "ready".into()] },
             },
             checks: vec![
                 rec("a", Outcome::pass("")),
@@ -871,16 +687,10 @@ mod tests {
     #[test]
     fn summary_passed() {
         let s = render_summary(&report(true), false);
-        assert!(
-            s.contains("score 85.7 / 100 · pass mark 80 · PASSED\n"),
-            "{s}"
-        );
+        assert!(s.contains("score 85.7 / 100 · pass mark 80 · PASSED\n"), "{s}");
         assert!(!s.contains("required check(s)"), "{s}");
         let c = render_summary(&report(true), true);
-        assert!(
-            c.contains(&format!("{}PASSED{:#}", GREEN.bold(), GREEN.bold())),
-            "{c}"
-        );
+        assert!(c.contains(&format!("{}PASSED{:#}", GREEN.bold(), GREEN.bold())), "{c}");
     }
 
     #[test]
@@ -888,13 +698,7 @@ mod tests {
         let mut r = report(true);
         r.score.criteria[0].text = "x".repeat(100);
         let s = render_summary(&r, false);
-        assert!(
-            s.contains(&format!(
-                "  100.0  {}…  (2/2 checks)",
-                "x".repeat(CRITERION_TEXT_MAX - 1)
-            )),
-            "{s}"
-        );
+        assert!(s.contains(&format!("  100.0  {}…  (2/2 checks)", "x".repeat(CRITERION_TEXT_MAX - 1))), "{s}");
     }
 
     #[test]

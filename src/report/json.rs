@@ -16,10 +16,7 @@ pub struct JsonReporter {
 impl JsonReporter {
     /// `out`: the file to write, or `None` for stdout.
     pub fn new(out: Option<PathBuf>) -> Self {
-        JsonReporter {
-            out,
-            reports: Vec::new(),
-        }
+        JsonReporter { out, reports: Vec::new() }
     }
 
     /// The document to write: the lab's object if exactly one lab ran, else an array.
@@ -39,8 +36,7 @@ impl Reporter for JsonReporter {
     }
 
     fn finish(&mut self) -> std::io::Result<()> {
-        let mut text =
-            serde_json::to_string_pretty(&self.document()).map_err(std::io::Error::other)?;
+        let mut text = serde_json::to_string_pretty(&self.document()).map_err(std::io::Error::other)?;
         text.push('\n');
         match &self.out {
             Some(path) => write_atomic(path, text.as_bytes()),
@@ -103,10 +99,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&dir)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "report.json".into());
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "report.json".into());
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let written = (|| {
         let mut f = std::fs::File::create(&tmp)?;
@@ -136,11 +129,7 @@ mod tests {
             required: id == "b",
             hint: "look again".into(),
             doc: "labs/01/README.md#x".into(),
-            location: Location {
-                file: "01-runtime/lab.toml".into(),
-                line: 12,
-                col: 1,
-            },
+            location: Location { file: "01-runtime/lab.toml".into(), line: 12, col: 1 },
             outcome,
             duration: Duration::from_millis(12),
         }
@@ -165,12 +154,7 @@ mod tests {
             },
             checks: vec![
                 rec("a", Outcome::pass("ok")),
-                rec(
-                    "b",
-                    Outcome::fail("bad").with(Evidence::Curl {
-                        line: "curl -sS http://x/".into(),
-                    }),
-                ),
+                rec("b", Outcome::fail("bad").with(Evidence::Curl { line: "curl -sS http://x/".into() })),
                 rec("c", Outcome::error("no")),
                 rec("d", Outcome::skipped("later")),
             ],
@@ -237,18 +221,12 @@ mod tests {
                 ]
             );
         }
-        let outcomes: Vec<&str> = checks
-            .iter()
-            .map(|c| c["outcome"].as_str().unwrap())
-            .collect();
+        let outcomes: Vec<&str> = checks.iter().map(|c| c["outcome"].as_str().unwrap()).collect();
         assert_eq!(outcomes, ["pass", "fail", "error", "skipped"]);
         assert_eq!(checks[1]["location"], "01-runtime/lab.toml:12:1");
         assert_eq!(checks[1]["duration_ms"], 12);
         assert_eq!(checks[1]["required"], true);
-        assert_eq!(
-            checks[1]["evidence"],
-            json!([{ "type": "curl", "line": "curl -sS http://x/" }])
-        );
+        assert_eq!(checks[1]["evidence"], json!([{ "type": "curl", "line": "curl -sS http://x/" }]));
         assert_eq!(checks[0]["evidence"], json!([]));
     }
 

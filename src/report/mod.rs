@@ -46,24 +46,15 @@ mod tests {
         }
         fn finish(&mut self) -> std::io::Result<()> {
             self.0.borrow_mut().push("finish");
-            if self.2 {
-                Err(std::io::Error::other(self.1))
-            } else {
-                Ok(())
-            }
+            if self.2 { Err(std::io::Error::other(self.1)) } else { Ok(()) }
         }
     }
 
     #[test]
     fn multi_fans_out_and_finishes_all() {
         let log = Rc::new(RefCell::new(Vec::new()));
-        let mut m = Multi(vec![
-            Box::new(Count(log.clone(), "a", true)),
-            Box::new(Count(log.clone(), "b", true)),
-        ]);
-        m.on_event(&Event::Service {
-            message: "up".into(),
-        });
+        let mut m = Multi(vec![Box::new(Count(log.clone(), "a", true)), Box::new(Count(log.clone(), "b", true))]);
+        m.on_event(&Event::Service { message: "up".into() });
         let err = m.finish().unwrap_err();
         assert_eq!(err.to_string(), "a");
         assert_eq!(*log.borrow(), vec!["a", "b", "finish", "finish"]);

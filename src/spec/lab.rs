@@ -120,11 +120,7 @@ impl Lab {
         }
         let mut ids = BTreeSet::new();
         for check in &self.checks {
-            let here = |msg: String| Diagnostic {
-                location: check.location.clone(),
-                message: msg,
-                snippet: None,
-            };
+            let here = |msg: String| Diagnostic { location: check.location.clone(), message: msg, snippet: None };
             if !ids.insert(check.id.as_str()) {
                 return Err(here(format!("check id {:?} is used twice; ids must be unique in a lab", check.id)));
             }
@@ -138,7 +134,10 @@ impl Lab {
                 )));
             }
             if check.weight <= 0.0 || !check.weight.is_finite() {
-                return Err(here(format!("check {:?} has weight {}; expected a positive number", check.id, check.weight)));
+                return Err(here(format!(
+                    "check {:?} has weight {}; expected a positive number",
+                    check.id, check.weight
+                )));
             }
         }
         for c in &self.criteria {
@@ -169,7 +168,9 @@ fn parse_check<'i>(doc: &Doc<'i>, item: toml::Spanned<toml::de::DeValue<'i>>) ->
         return Err(doc.err(span, "each [[check]] must be a table"));
     };
     let Some((kind_span, kind)) = string_entry(&table, "kind") else {
-        return Err(doc.err(span, format!("this check has no `kind`; expected one of: {}", CheckSpec::KINDS.join(", "))));
+        return Err(
+            doc.err(span, format!("this check has no `kind`; expected one of: {}", CheckSpec::KINDS.join(", ")))
+        );
     };
     let (common_tbl, rest) = split_table(table, COMMON_KEYS);
     let common: Common = doc.table(common_tbl, span.clone())?;

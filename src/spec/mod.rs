@@ -65,7 +65,11 @@ impl Catalog {
     pub fn resolve(&self, wanted: &str) -> Result<&track::TrackLab, Error> {
         self.track.resolve(wanted).ok_or_else(|| {
             let ids: Vec<_> = self.track.labs.iter().map(|l| l.id.as_str()).collect();
-            Error::Usage(format!("no lab {wanted:?} in this track; expected a number 1–{} or one of: {}", ids.len(), ids.join(", ")))
+            Error::Usage(format!(
+                "no lab {wanted:?} in this track; expected a number 1–{} or one of: {}",
+                ids.len(),
+                ids.join(", ")
+            ))
         })
     }
 }

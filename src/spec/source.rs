@@ -16,10 +16,7 @@ impl LabSource {
     /// The text of `rel` (e.g. `01-runtime/lab.toml`), or None if there is no such file.
     pub fn read(&self, rel: &str) -> std::io::Result<Option<String>> {
         match self {
-            LabSource::Embedded => Ok(EMBEDDED
-                .get_file(rel)
-                .and_then(|f| f.contents_utf8())
-                .map(str::to_string)),
+            LabSource::Embedded => Ok(EMBEDDED.get_file(rel).and_then(|f| f.contents_utf8()).map(str::to_string)),
             LabSource::Dir(dir) => match std::fs::read_to_string(dir.join(rel)) {
                 Ok(s) => Ok(Some(s)),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),

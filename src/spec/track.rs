@@ -60,9 +60,7 @@ impl Track {
             let prefix = format!("{n:02}-");
             return self.labs.iter().find(|l| l.id.starts_with(&prefix));
         }
-        self.labs
-            .iter()
-            .find(|l| l.id == wanted || l.id.split_once('-').is_some_and(|(_, slug)| slug == wanted))
+        self.labs.iter().find(|l| l.id == wanted || l.id.split_once('-').is_some_and(|(_, slug)| slug == wanted))
     }
 
     pub fn section(&self, id: &str) -> Option<&Section> {

@@ -33,7 +33,11 @@ pub fn ensure_fixture_installed() {
         if fixture().join("node_modules/pg").exists() {
             return;
         }
-        let st = Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(fixture()).status().expect("npm runs");
+        let st = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(fixture())
+            .status()
+            .expect("npm runs");
         assert!(st.success(), "npm ci failed in fixtures/reference-service");
     });
 }
@@ -51,7 +55,8 @@ pub struct Run {
 
 impl Run {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
     }
 }
 
