@@ -75,8 +75,9 @@ impl CheckSpec {
     pub fn needs(&self) -> Needs {
         match self {
             CheckSpec::Http(_) | CheckSpec::LoadProbe(_) => Needs::Service,
-            CheckSpec::Startup(_) => Needs::Exclusive,
-            CheckSpec::Doc(_) | CheckSpec::Artifact(_) | CheckSpec::Command(_) => Needs::Nothing,
+            // The learner's tests may bind PORT themselves, so the shared instance steps aside.
+            CheckSpec::Startup(_) | CheckSpec::Command(_) => Needs::Exclusive,
+            CheckSpec::Doc(_) | CheckSpec::Artifact(_) => Needs::Nothing,
         }
     }
 

@@ -181,7 +181,8 @@ pub async fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
         Some(c) => format!("exited with code {c} after {:.1} s", took.as_secs_f64()),
         None => format!("was still running after {:.1} s and was stopped", took.as_secs_f64()),
     };
-    let output = Evidence::Output { label: "its output".into(), lines: refusal.output.clone() };
+    let tail = refusal.output[refusal.output.len().saturating_sub(20)..].to_vec();
+    let output = Evidence::Output { label: "its output".into(), lines: tail };
     if problems.is_empty() {
         return Outcome::pass(format!("started {how}: {exit_text}, naming the problem")).with(output);
     }
