@@ -165,9 +165,11 @@ impl Config {
         self.service.env.get(key).cloned().or_else(|| std::env::var(key).ok())
     }
 
-    /// Path of an artifact: the config's `[artifacts]` entry, or the lab's default.
-    pub fn artifact_path(&self, name: &str, default: &str) -> PathBuf {
-        self.repo.join(self.artifacts.get(name).map(String::as_str).unwrap_or(default))
+    /// Path of a learner file: the config's `[artifacts]` entry named `artifact` if there is
+    /// one, else the lab's default path, in the learner's repo.
+    pub fn artifact_path(&self, artifact: Option<&str>, default: &str) -> PathBuf {
+        let configured = artifact.and_then(|name| self.artifacts.get(name));
+        self.repo.join(configured.map(String::as_str).unwrap_or(default))
     }
 }
 

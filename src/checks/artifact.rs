@@ -53,10 +53,7 @@ pub fn parse(format: Format, text: &str) -> Result<Value, String> {
 }
 
 pub fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
-    let path = match &spec.artifact {
-        Some(name) => ctx.config.artifact_path(name, &spec.file),
-        None => ctx.config.repo.join(&spec.file),
-    };
+    let path = ctx.config.artifact_path(spec.artifact.as_deref(), &spec.file);
     let shown = path.display().to_string();
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,

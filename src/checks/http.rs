@@ -327,7 +327,7 @@ fn lab_schema(ctx: &Ctx<'_>, file: &str) -> Result<jsonschema::Validator, String
 }
 
 fn learner_schema(ctx: &Ctx<'_>, op: &str, resp: &Response) -> Result<jsonschema::Validator, String> {
-    let path = ctx.config.artifact_path("openapi", "openapi.yaml");
+    let path = ctx.config.artifact_path(Some("openapi"), "openapi.yaml");
     let doc = openapi::load(&path)?;
     let content_type = resp.header("content-type").unwrap_or("");
     let (method, route) = openapi::parse_operation(op)?;
