@@ -111,7 +111,8 @@ impl Service {
             )));
         }
         let mut service = Service::spawn(config, start, env_overrides)?;
-        service.wait_ready(config, config.service.ready_timeout).await?;
+        let advice = format!("if it needs longer, raise ready_timeout_secs in {}", config.file.display());
+        service.wait_ready(config, config.service.ready_timeout, &advice).await?;
         Ok(service)
     }
 
@@ -162,7 +163,13 @@ impl Service {
     }
 
     /// Poll the ready path until it answers 2xx, the process exits, or `timeout` passes.
-    pub async fn wait_ready(&mut self, config: &Config, timeout: Duration) -> Result<Duration, StartError> {
+    /// `advice` ends the message when time runs out (what the learner can do about it).
+    pub async fn wait_ready(
+        &mut self,
+        config: &Config,
+        timeout: Duration,
+        advice: &str,
+    ) -> Result<Duration, StartError> {
         let svc = &config.service;
         let url = svc.base_url.join(&svc.ready).map_err(|e| StartError::Usage(format!("bad ready path: {e}")))?;
         let client = crate::request::client();
@@ -185,9 +192,8 @@ impl Service {
             if started.elapsed() >= timeout {
                 return Err(StartError::NotReady {
                     message: format!(
-                        "the service did not become ready within {:.0} s ({last}); if it needs longer, raise ready_timeout_secs in {}",
-                        timeout.as_secs_f64(),
-                        config.file.display()
+                        "the service did not become ready within {:.0} s ({last}); {advice}",
+                        timeout.as_secs_f64()
                     ),
                     tail: self.output.tail(20),
                 });

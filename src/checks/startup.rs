@@ -141,7 +141,8 @@ pub async fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
     };
 
     if spec.expect.ready {
-        let result = svc.wait_ready(ctx.config, within).await;
+        let advice = "this lab expects a start within that time — look for slow work before listen()";
+        let result = svc.wait_ready(ctx.config, within, advice).await;
         let tail = svc.output.tail(20);
         svc.stop(ctx.config.service.stop_grace).await;
         return match result {
