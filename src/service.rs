@@ -38,11 +38,6 @@ impl Output {
         let v = self.0.lock().unwrap_or_else(|e| e.into_inner());
         v[v.len().saturating_sub(n)..].iter().map(|(_, l)| l.clone()).collect()
     }
-
-    pub fn lines(&self, s: Stream) -> Vec<String> {
-        let v = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        v.iter().filter(|(x, _)| *x == s).map(|(_, l)| l.clone()).collect()
-    }
 }
 
 pub struct Service {
@@ -201,10 +196,6 @@ impl Service {
             tokio::time::sleep(pause).await;
             pause = (pause * 3 / 2).min(Duration::from_millis(250));
         }
-    }
-
-    pub fn pid(&self) -> Option<u32> {
-        self.child.id()
     }
 
     /// SIGTERM the group, give the whole group `grace` to exit, then SIGKILL the group and

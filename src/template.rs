@@ -49,19 +49,6 @@ pub fn render_json(v: &serde_json::Value, vars: &Vars) -> Result<serde_json::Val
     })
 }
 
-/// Names of the variables a text needs (for "skipped: needs {{x}}" messages).
-pub fn names(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(open) = rest.find("{{") {
-        let after = &rest[open + 2..];
-        let Some(close) = after.find("}}") else { break };
-        out.push(after[..close].trim().to_string());
-        rest = &after[close + 2..];
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,10 +90,5 @@ mod tests {
         let v = serde_json::json!({"a": ["{{id}}", 1], "b": {"c": "x{{id}}"}});
         let r = render_json(&v, &vars()).unwrap();
         assert_eq!(r, serde_json::json!({"a": ["42", 1], "b": {"c": "x42"}}));
-    }
-
-    #[test]
-    fn lists_names() {
-        assert_eq!(names("/a/{{x}}/{{ y }}"), vec!["x", "y"]);
     }
 }

@@ -249,3 +249,51 @@ fn a_service_that_escapes_its_group_and_ignores_sigterm_leaves_nothing() {
     let left = processes_with_env(&format!("LEDGER_PORT={port}"));
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+#[test]
+fn a_check_needing_an_uncaptured_value_is_skipped_and_earns_nothing() {
+    let _guard = serial();
+    ensure_fixture_installed();
+    let dir = tempfile::tempdir().unwrap();
+    let labs = dir.path().join("labs");
+    std::fs::create_dir_all(labs.join("01-runtime")).unwrap();
+    std::fs::copy(root().join("labs/track.toml"), labs.join("track.toml")).unwrap();
+    std::fs::write(
+        labs.join("01-runtime/lab.toml"),
+        r#"id = "01-runtime"
+title = "t"
+[[criterion]]
+id = "c"
+text = "C"
+[[check]]
+id = "health"
+kind = "http"
+criterion = "c"
+hint = "h"
+doc = "README.md"
+request = { path = "/healthz" }
+expect = { status = 200 }
+[[check]]
+id = "needs-capture"
+kind = "http"
+criterion = "c"
+hint = "h"
+doc = "README.md"
+request = { path = "/invoices/{{invoice_id}}" }
+expect = { status = 200 }
+"#,
+    )
+    .unwrap();
+    let port = free_port();
+    let r = run(labgrade()
+        .arg("--labs")
+        .arg(&labs)
+        .args(["check", "1", "--format", "json", "-c"])
+        .arg(fixture().join("labgrade.toml"))
+        .env("LEDGER_PORT", port.to_string()));
+    let report = r.json();
+    assert_eq!(report["checks"][1]["outcome"], "skipped", "{}", report["checks"][1]);
+    assert!(report["checks"][1]["message"].as_str().unwrap().contains("invoice_id"));
+    assert_eq!(report["score"], 50.0);
+    assert_eq!(r.code, 1);
+}

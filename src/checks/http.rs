@@ -227,19 +227,9 @@ pub fn capture(spec: &BTreeMap<String, String>, resp: &Response, vars: &mut Vars
 }
 
 pub async fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
-    let token = match spec.request.token_spec(ctx.lab.token) {
-        None => None,
-        Some(t) => match ctx.token(&t) {
-            Ok(t) => Some(t),
-            Err(e) => return Outcome::error(e),
-        },
-    };
-    let prepared = match spec.request.prepare(&ctx.base_url, &ctx.vars, token) {
+    let prepared = match ctx.prepare(&spec.request) {
         Ok(p) => p,
-        Err(crate::request::PrepareError::Template(e)) => {
-            return Outcome::skipped(format!("not run: {e} (the check that captures it did not pass)"));
-        }
-        Err(e) => return Outcome::error(e.to_string()),
+        Err(outcome) => return outcome,
     };
     let curl = Evidence::Curl { line: prepared.curl() };
     let expect = match render_expect(&spec.expect, &ctx.vars) {

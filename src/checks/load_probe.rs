@@ -74,14 +74,9 @@ pub fn judge(p95_ms: f64, limit_ms: f64, samples: u64) -> bool {
 }
 
 pub async fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
-    let lab_token = ctx.lab.token;
-    let mut prepare = |r: &RequestSpec| {
-        let token = r.token_spec(lab_token).map(|t| ctx.token(&t)).transpose()?;
-        r.prepare(&ctx.base_url, &ctx.vars, token).map_err(|e| e.to_string())
-    };
-    let (bg_req, probe_req) = match (prepare(&spec.background.request), prepare(&spec.probe.request)) {
+    let (bg_req, probe_req) = match (ctx.prepare(&spec.background.request), ctx.prepare(&spec.probe.request)) {
         (Ok(b), Ok(p)) => (b, p),
-        (Err(e), _) | (_, Err(e)) => return Outcome::error(e),
+        (Err(o), _) | (_, Err(o)) => return o,
     };
     let background_desc =
         format!("{} × {} {} in a closed loop", spec.background.concurrency, bg_req.method, bg_req.url.path());

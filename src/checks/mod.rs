@@ -55,6 +55,22 @@ pub enum Needs {
 }
 
 impl Ctx<'_> {
+    /// Turn a request spec into a request to send, with the lab's token policy applied.
+    /// On failure, the outcome the check should end with: skipped when it needs a value no
+    /// earlier check captured, error when the grader cannot build it.
+    pub fn prepare(&mut self, r: &crate::request::RequestSpec) -> Result<crate::request::Prepared, Outcome> {
+        let token = match r.token_spec(self.lab.token) {
+            None => None,
+            Some(t) => Some(self.token(&t).map_err(Outcome::error)?),
+        };
+        r.prepare(&self.base_url, &self.vars, token).map_err(|e| match e {
+            crate::request::PrepareError::Template(e) => Outcome::skipped(format!(
+                "not run: {e} (no earlier check captured it — see the checks before this one)"
+            )),
+            other => Outcome::error(other.to_string()),
+        })
+    }
+
     /// Mint a token with the learner's JWT_SECRET (from `[service.env]` or the environment).
     pub fn token(&mut self, spec: &TokenSpec) -> Result<String, String> {
         let secret = self.config.service_env("JWT_SECRET").filter(|s| !s.is_empty()).ok_or_else(|| {

@@ -155,10 +155,6 @@ impl Lab {
     pub fn read_file(&self, rel: &str) -> std::io::Result<Option<String>> {
         self.source.read(&format!("{}/{}", self.id, rel))
     }
-
-    pub fn criterion(&self, id: &str) -> Option<&Criterion> {
-        self.criteria.iter().find(|c| c.id == id)
-    }
 }
 
 fn parse_check<'i>(doc: &Doc<'i>, item: toml::Spanned<toml::de::DeValue<'i>>) -> Result<Check, Diagnostic> {

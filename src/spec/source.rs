@@ -33,10 +33,6 @@ impl LabSource {
         }
     }
 
-    pub fn is_embedded(&self) -> bool {
-        matches!(self, LabSource::Embedded)
-    }
-
     pub fn dir(&self) -> Option<&Path> {
         match self {
             LabSource::Embedded => None,
