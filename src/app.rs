@@ -87,6 +87,11 @@ async fn check(source: LabSource, args: CheckArgs) -> Result<i32, Error> {
         _ = tokio::signal::ctrl_c() => Err(Error::Interrupted),
         _ = term.recv() => Err(Error::Interrupted),
     };
+    // The run future is gone (finished, failed or interrupted, its service already killed):
+    // drop what it provisioned. A no-op after a normal end, where the runner did it.
+    for line in crate::db::provision::cleanup().await {
+        eprintln!("labgrade: {line}");
+    }
     let report = result?;
     reporter.finish().map_err(|e| Error::Environment(format!("cannot write the report: {e}")))?;
     Ok(if report.score.passed { exit::PASSED } else { exit::NOT_PASSED })

@@ -2,6 +2,8 @@
 //! environment, and where their written artifacts live. Values may use `${VAR}` and
 //! `${VAR:-default}` from the grader's environment.
 
+use crate::db::Dialect;
+use crate::db::provision::{DatabaseConfig, Provision};
 use crate::error::Error;
 use crate::spec::Diagnostic;
 use crate::spec::de::Doc;
@@ -21,6 +23,8 @@ pub struct Config {
     pub service: ServiceConfig,
     /// Artifact name → path relative to the repo (e.g. `openapi` → `openapi.yaml`).
     pub artifacts: BTreeMap<String, String>,
+    /// `[database]`; None when absent (the service's own DATABASE_URL is then the database).
+    pub database: Option<DatabaseConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -42,6 +46,16 @@ struct RawConfig {
     service: RawService,
     #[serde(default)]
     artifacts: BTreeMap<String, Spanned<String>>,
+    database: Option<RawDatabase>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDatabase {
+    url: Option<Spanned<String>>,
+    provision: Option<Spanned<String>>,
+    env: Option<String>,
+    image_tag: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -138,6 +152,53 @@ impl Config {
         for (k, v) in &raw.artifacts {
             artifacts.insert(k.clone(), expand(v)?);
         }
+        let database = match &raw.database {
+            None => None,
+            Some(d) => {
+                let at = |s: Option<std::ops::Range<usize>>, msg: String| Diagnostic::new(&file, src, s, msg);
+                let provision = match &d.provision {
+                    None => Provision::Url,
+                    Some(p) => match p.get_ref().as_str() {
+                        "url" => Provision::Url,
+                        "ephemeral" => Provision::Ephemeral,
+                        "container" => Provision::Container,
+                        other => {
+                            return Err(at(
+                                Some(p.span()),
+                                format!("provision = {other:?}; expected \"url\", \"ephemeral\" or \"container\""),
+                            ));
+                        }
+                    },
+                };
+                let url = d.url.as_ref().map(expand).transpose()?;
+                if let (Some(u), Some(raw_url)) = (&url, &d.url)
+                    && Dialect::of_url(u).is_none()
+                {
+                    return Err(at(
+                        Some(raw_url.span()),
+                        format!(
+                            "url {:?} is not a database URL; expected postgres://, mysql:// (or mariadb://) or sqlite:",
+                            crate::db::without_password(u)
+                        ),
+                    ));
+                }
+                if url.is_none() && provision != Provision::Container {
+                    let s = d.provision.as_ref().map(|p| p.span());
+                    let what = if provision == Provision::Ephemeral {
+                        "provision = \"ephemeral\" needs url = the server to create a database on, e.g. \"postgres://postgres@127.0.0.1:5432/postgres\""
+                    } else {
+                        "[database] needs url = your database, or provision = \"ephemeral\" or \"container\""
+                    };
+                    return Err(at(s, what.to_string()));
+                }
+                Some(DatabaseConfig {
+                    provision,
+                    url,
+                    env: d.env.clone().unwrap_or_else(|| "DATABASE_URL".into()),
+                    image_tag: d.image_tag.clone().unwrap_or_else(|| "16-alpine".into()),
+                })
+            }
+        };
         let repo = path
             .parent()
             .map(Path::to_path_buf)
@@ -156,6 +217,7 @@ impl Config {
                 env,
             },
             artifacts,
+            database,
         })
     }
 
@@ -242,6 +304,15 @@ DATABASE_URL = "${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/ledger}"
 # labgrade signs its test tokens with this secret; it never prints it.
 JWT_SECRET = "${JWT_SECRET:-change-me-to-a-long-random-string}"
 
+[database]
+# The database the labs from 04 on read and seed. Either your own database:
+#   url = "${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/ledger}"
+# or a fresh one per run, created on this server, handed to your service as DATABASE_URL,
+# and dropped afterwards (also on failure or Ctrl-C):
+provision = "ephemeral"
+url = "postgres://postgres@127.0.0.1:5432/postgres"
+# or provision = "container" for a throwaway PostgreSQL (needs a Docker engine).
+
 [artifacts]
 # Written deliverables the labs read, relative to this folder.
 boundary = "BOUNDARY.md"
@@ -282,6 +353,23 @@ mod tests {
         assert_eq!(c.service.base_url.as_str(), "http://127.0.0.1:3000/");
         assert_eq!(c.repo, Path::new("x"));
         assert_eq!(c.artifacts["openapi"], "openapi.yaml");
+        let db = c.database.unwrap();
+        assert_eq!(db.provision, Provision::Ephemeral);
+        assert_eq!(db.env, "DATABASE_URL");
+    }
+
+    #[test]
+    fn database_section_errors_are_located() {
+        let head = "[service]\nbase_url = \"http://127.0.0.1:3000\"\n[database]\n";
+        let e = Config::parse(Path::new("l.toml"), &format!("{head}provision = \"docker\"\n"), &env).unwrap_err();
+        assert_eq!(e.location.line, 4, "{e}");
+        assert!(e.message.contains("expected \"url\", \"ephemeral\""), "{e}");
+        let e = Config::parse(Path::new("l.toml"), &format!("{head}provision = \"ephemeral\"\n"), &env).unwrap_err();
+        assert!(e.message.contains("needs url"), "{e}");
+        let e = Config::parse(Path::new("l.toml"), &format!("{head}url = \"redis://x\"\n"), &env).unwrap_err();
+        assert_eq!((e.location.line, e.location.col), (4, 7), "{e}");
+        let c = Config::parse(Path::new("l.toml"), &format!("{head}provision = \"container\"\n"), &env).unwrap();
+        assert_eq!(c.database.unwrap().image_tag, "16-alpine");
     }
 
     #[test]

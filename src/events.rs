@@ -23,6 +23,8 @@ pub enum Event {
         id: String,
     },
     CheckFinished(Box<CheckRecord>),
+    /// A setup step (seed, restart, setup SQL) ran; steps are not scored.
+    StepFinished(Box<StepRecord>),
     LabFinished(Box<LabReport>),
 }
 
@@ -42,6 +44,17 @@ pub struct CheckRecord {
     pub duration: Duration,
 }
 
+/// One setup step once it ran.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StepRecord {
+    pub id: String,
+    pub kind: String,
+    pub location: Location,
+    pub outcome: Outcome,
+    #[serde(serialize_with = "ms")]
+    pub duration: Duration,
+}
+
 /// A finished lab: its score and every check record.
 #[derive(Debug, Clone)]
 pub struct LabReport {
@@ -49,6 +62,7 @@ pub struct LabReport {
     pub title: String,
     pub score: LabScore,
     pub checks: Vec<CheckRecord>,
+    pub steps: Vec<StepRecord>,
     pub duration: Duration,
     pub target: String,
 }

@@ -20,5 +20,6 @@ pub mod runner;
 pub mod score;
 pub mod service;
 pub mod spec;
+pub mod steps;
 pub mod template;
 pub mod token;

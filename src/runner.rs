@@ -1,13 +1,16 @@
 //! Runs one lab: start the service (or use `--url`), run each check in spec order, stop the
 //! service, score. Everything it learns goes out as events.
 
-use crate::checks::{Ctx, Evidence, Needs, Outcome};
+use crate::checks::{Ctx, DbHandle, Evidence, Needs, Outcome, Verdict};
 use crate::config::Config;
+use crate::db::provision::{self, Provision};
 use crate::error::Error;
-use crate::events::{CheckRecord, Event, LabReport, Reporter};
+use crate::events::{CheckRecord, Event, LabReport, Reporter, StepRecord};
 use crate::score;
 use crate::service::{Service, StartError};
 use crate::spec::Lab;
+use crate::spec::lab::Step;
+use crate::steps::{self, StepSpec};
 use std::time::Instant;
 
 pub struct RunOptions {
@@ -57,6 +60,9 @@ pub async fn run_lab(
     if opts.url.is_some() {
         reporter.on_event(&Event::Service { message: format!("grading the service already running at {base_url}") });
     }
+    let mut config = config.clone();
+    let db = database(lab, &mut config, opts.url.is_some(), reporter).await?;
+    let config = &config;
     let mut host = Host { service: None, not_ready: None, url_mode: opts.url.is_some() };
     let mut ctx = Ctx {
         lab,
@@ -66,17 +72,39 @@ pub async fn run_lab(
         vars: Default::default(),
         secrets: Vec::new(),
         url_mode: opts.url.is_some(),
+        db,
+        seeded: Default::default(),
     };
     if let Some(s) = config.service_env("JWT_SECRET") {
         ctx.secrets.push(s);
     }
     let mut records = Vec::new();
+    let mut step_records = Vec::new();
+    // After a step that did not succeed, checks that need the service or the database would
+    // judge a state the lab did not set up; they end with this instead.
+    let mut blocked: Option<Outcome> = None;
+    let mut steps = lab.steps.iter().peekable();
     for (index, check) in lab.checks.iter().enumerate() {
+        while let Some(step) = steps.next_if(|s| s.before == index) {
+            let rec = run_step(step, &mut host, &mut ctx, reporter).await?;
+            if rec.outcome.verdict != Verdict::Pass && blocked.is_none() {
+                blocked = Some(Outcome {
+                    verdict: rec.outcome.verdict,
+                    message: format!("not judged: step {} did not succeed ({})", rec.id, rec.outcome.message),
+                    evidence: vec![],
+                });
+            }
+            step_records.push(rec);
+        }
         reporter.on_event(&Event::CheckStarted { index, id: check.id.clone() });
         let t = Instant::now();
-        let mut outcome: Outcome = match host.prepare(check.spec.needs(), config, reporter).await? {
-            Some(blocked) => blocked,
-            None => check.spec.run(&mut ctx).await,
+        let needs = check.spec.needs();
+        let mut outcome: Outcome = match (&blocked, needs) {
+            (Some(b), Needs::Service | Needs::Exclusive) => b.clone(),
+            _ => match host.prepare(needs, config, reporter).await? {
+                Some(not_ready) => not_ready,
+                None => check.spec.run(&mut ctx).await,
+            },
         };
         outcome.redact(&ctx.secrets);
         let record = CheckRecord {
@@ -93,7 +121,17 @@ pub async fn run_lab(
         reporter.on_event(&Event::CheckFinished(Box::new(record.clone())));
         records.push(record);
     }
+    for step in steps {
+        let rec = run_step(step, &mut host, &mut ctx, reporter).await?;
+        step_records.push(rec);
+    }
     host.stop(config, reporter).await;
+    if let Some(db) = ctx.db.conn.take() {
+        db.close().await;
+    }
+    for message in crate::db::provision::cleanup().await {
+        reporter.on_event(&Event::Service { message });
+    }
 
     let verdicts: Vec<_> = records.iter().map(|r| r.outcome.verdict).collect();
     let score = score::score_lab(lab, &verdicts, opts.pass_mark);
@@ -102,11 +140,72 @@ pub async fn run_lab(
         title: lab.title.clone(),
         score,
         checks: records,
+        steps: step_records,
         duration: started.elapsed(),
         target: base_url.to_string(),
     };
     reporter.on_event(&Event::LabFinished(Box::new(report.clone())));
     Ok(report)
+}
+
+/// Where this run's database comes from; a provisioned one is handed to the service
+/// through `[database] env` (DATABASE_URL).
+async fn database(
+    lab: &Lab,
+    config: &mut Config,
+    url_mode: bool,
+    reporter: &mut dyn Reporter,
+) -> Result<DbHandle, Error> {
+    let uses_db = lab.checks.iter().any(|c| c.spec.uses_database()) || lab.steps.iter().any(|s| s.spec.uses_database());
+    let Some(d) = config.database.clone() else {
+        return Ok(DbHandle { url: config.service_env("DATABASE_URL"), throwaway: false, conn: None });
+    };
+    if url_mode {
+        return match d.provision {
+            Provision::Url => Ok(DbHandle { url: d.url.clone(), throwaway: false, conn: None }),
+            _ if uses_db => Err(Error::Usage(format!(
+                "with --url your service already has its database, so labgrade cannot provision one \
+                 ([database] provision = {:?}); set [database] url to the database your service uses",
+                format!("{:?}", d.provision).to_lowercase()
+            ))),
+            _ => Ok(DbHandle::default()),
+        };
+    }
+    let p = provision::provision(&d).await.map_err(|e| Error::Environment(e.message))?;
+    reporter.on_event(&Event::Service { message: p.description.clone() });
+    config.service.env.insert(d.env.clone(), p.url.clone());
+    Ok(DbHandle { url: Some(p.url), throwaway: p.throwaway, conn: None })
+}
+
+async fn run_step(
+    step: &Step,
+    host: &mut Host,
+    ctx: &mut Ctx<'_>,
+    reporter: &mut dyn Reporter,
+) -> Result<StepRecord, Error> {
+    let t = Instant::now();
+    let config = ctx.config;
+    let mut outcome = match &step.spec {
+        StepSpec::Restart(_) => host.restart(config, reporter).await?,
+        _ => match host.prepare(Needs::Service, config, reporter).await? {
+            Some(not_ready) => not_ready,
+            None => match &step.spec {
+                StepSpec::Seed(s) => steps::seed::run(&step.id, s, ctx).await,
+                StepSpec::Sql(s) => steps::sql::run(s, ctx).await,
+                StepSpec::Restart(_) => unreachable!("handled above"),
+            },
+        },
+    };
+    outcome.redact(&ctx.secrets);
+    let rec = StepRecord {
+        id: step.id.clone(),
+        kind: step.spec.kind().to_string(),
+        location: step.location.clone(),
+        outcome,
+        duration: t.elapsed(),
+    };
+    reporter.on_event(&Event::StepFinished(Box::new(rec.clone())));
+    Ok(rec)
 }
 
 /// The shared service instance: started when a check needs it, stopped when a check needs
@@ -168,6 +267,28 @@ impl Host {
                 }
             }
         }
+    }
+
+    /// Stop the service and start it again (a `restart` step).
+    async fn restart(&mut self, config: &Config, reporter: &mut dyn Reporter) -> Result<Outcome, Error> {
+        if self.url_mode {
+            return Ok(Outcome::skipped(
+                "labgrade cannot restart a service it did not start (--url); grade without --url to judge what survives a restart",
+            ));
+        }
+        if self.service.is_none() && self.not_ready.is_none() {
+            return Ok(Outcome::error("restart before any check started the service: the lab spec is out of order"));
+        }
+        self.stop(config, reporter).await;
+        self.not_ready = None;
+        Ok(match self.prepare(Needs::Service, config, reporter).await? {
+            Some(o) => Outcome {
+                verdict: Verdict::Fail,
+                message: format!("the service did not come back after a restart: {}", o.message),
+                evidence: o.evidence,
+            },
+            None => Outcome::pass("stopped the service and started it again"),
+        })
     }
 
     async fn stop(&mut self, config: &Config, reporter: &mut dyn Reporter) {

@@ -7,6 +7,8 @@ pub mod doc;
 pub mod http;
 pub mod load_probe;
 mod outcome;
+pub mod plan;
+pub mod sql;
 pub mod startup;
 
 pub use outcome::{Evidence, Outcome, Verdict};
@@ -27,6 +29,8 @@ pub enum CheckSpec {
     Artifact(artifact::Spec),
     Startup(startup::Spec),
     Command(command::Spec),
+    Sql(sql::Spec),
+    Plan(plan::Spec),
 }
 
 /// What a check may use while it runs.
@@ -41,6 +45,18 @@ pub struct Ctx<'a> {
     pub secrets: Vec<String>,
     /// Grading a service the user runs (`--url`): nothing may be started.
     pub url_mode: bool,
+    pub db: DbHandle,
+    /// Values of seeded columns later seeds refer to, by `table.column`.
+    pub seeded: std::collections::BTreeMap<String, Vec<crate::db::generate::Cell>>,
+}
+
+/// The learner's database for this run, connected on first use.
+#[derive(Debug, Default)]
+pub struct DbHandle {
+    pub url: Option<String>,
+    /// The grader created it for this run (nothing seeded needs deleting).
+    pub throwaway: bool,
+    pub conn: Option<crate::db::Database>,
 }
 
 /// What a check needs of the shared service instance.
@@ -71,6 +87,33 @@ impl Ctx<'_> {
         })
     }
 
+    /// The learner's database; the outcome to end with when there is none to reach.
+    pub async fn database(&mut self) -> Result<crate::db::Database, Outcome> {
+        if let Some(db) = &self.db.conn {
+            return Ok(db.clone());
+        }
+        let url = self.db.url.clone().ok_or_else(|| {
+            Outcome::error(
+                "this check reads your database, but labgrade.toml has no [database] url and DATABASE_URL is set \
+                 neither in [service.env] nor in the environment",
+            )
+        })?;
+        if let Some(p) = crate::db::password_of(&url) {
+            self.secrets.push(p);
+        }
+        let db = crate::db::Database::connect(&url).await.map_err(|e| Outcome::error(e.to_string()))?;
+        self.db.conn = Some(db.clone());
+        Ok(db)
+    }
+
+    pub fn database_is_throwaway(&self) -> bool {
+        self.db.throwaway
+    }
+
+    pub fn database_url(&self) -> Option<&str> {
+        self.db.url.as_deref()
+    }
+
     /// Mint a token with the learner's JWT_SECRET (from `[service.env]` or the environment).
     pub fn token(&mut self, spec: &TokenSpec) -> Result<String, String> {
         let secret = self.config.service_env("JWT_SECRET").filter(|s| !s.is_empty()).ok_or_else(|| {
@@ -86,15 +129,21 @@ impl Ctx<'_> {
 }
 
 impl CheckSpec {
-    pub const KINDS: &'static [&'static str] = &["http", "load_probe", "doc", "artifact", "startup", "command"];
+    pub const KINDS: &'static [&'static str] =
+        &["http", "load_probe", "doc", "artifact", "startup", "command", "sql", "plan"];
 
     pub fn needs(&self) -> Needs {
         match self {
-            CheckSpec::Http(_) | CheckSpec::LoadProbe(_) => Needs::Service,
+            // The database's schema is often made by the service's migrations at startup.
+            CheckSpec::Http(_) | CheckSpec::LoadProbe(_) | CheckSpec::Sql(_) | CheckSpec::Plan(_) => Needs::Service,
             // The learner's tests may bind PORT themselves, so the shared instance steps aside.
             CheckSpec::Startup(_) | CheckSpec::Command(_) => Needs::Exclusive,
             CheckSpec::Doc(_) | CheckSpec::Artifact(_) => Needs::Nothing,
         }
+    }
+
+    pub fn uses_database(&self) -> bool {
+        matches!(self, CheckSpec::Sql(_) | CheckSpec::Plan(_))
     }
 
     pub fn kind(&self) -> &'static str {
@@ -105,6 +154,8 @@ impl CheckSpec {
             CheckSpec::Artifact(_) => "artifact",
             CheckSpec::Startup(_) => "startup",
             CheckSpec::Command(_) => "command",
+            CheckSpec::Sql(_) => "sql",
+            CheckSpec::Plan(_) => "plan",
         }
     }
 
@@ -123,6 +174,8 @@ impl CheckSpec {
             "artifact" => CheckSpec::Artifact(doc.table(rest, span.clone())?),
             "startup" => CheckSpec::Startup(doc.table(rest, span.clone())?),
             "command" => CheckSpec::Command(doc.table(rest, span.clone())?),
+            "sql" => CheckSpec::Sql(doc.table(rest, span.clone())?),
+            "plan" => CheckSpec::Plan(doc.table(rest, span.clone())?),
             other => {
                 return Err(doc.err(
                     kind_span,
@@ -137,6 +190,8 @@ impl CheckSpec {
             CheckSpec::Artifact(s) => s.validate(),
             CheckSpec::Startup(s) => s.validate(),
             CheckSpec::Command(s) => s.validate(),
+            CheckSpec::Sql(s) => s.validate(),
+            CheckSpec::Plan(s) => s.validate(),
         };
         invalid.map_err(|msg| doc.err(span.start..span.start + 1, msg))?;
         Ok(spec)
@@ -150,6 +205,8 @@ impl CheckSpec {
             CheckSpec::Artifact(s) => artifact::run(s, ctx),
             CheckSpec::Startup(s) => startup::run(s, ctx).await,
             CheckSpec::Command(s) => command::run(s, ctx).await,
+            CheckSpec::Sql(s) => sql::run(s, ctx).await,
+            CheckSpec::Plan(s) => plan::run(s, ctx).await,
         }
     }
 }

@@ -61,6 +61,12 @@ pub enum Evidence {
     Note {
         text: String,
     },
+    /// A query plan as an indented tree; `offending` is the line of the step at fault.
+    Plan {
+        dialect: String,
+        lines: Vec<String>,
+        offending: Option<usize>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -121,6 +127,7 @@ impl Outcome {
                     lines.iter_mut().for_each(scrub);
                 }
                 Evidence::Note { text } => scrub(text),
+                Evidence::Plan { lines, .. } => lines.iter_mut().for_each(scrub),
             }
         }
     }

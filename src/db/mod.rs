@@ -7,6 +7,7 @@ pub mod generate;
 pub mod provision;
 pub mod seed;
 
+use crate::plan::PlanNode;
 use serde_json::{Map, Value};
 use sqlx::{AssertSqlSafe, Column, Row, TypeInfo, ValueRef};
 use std::time::Duration;
@@ -39,11 +40,73 @@ impl Dialect {
     }
 }
 
+/// SQL in a spec: one text for every dialect, or one per dialect
+/// (`query = { postgres = "…", mysql = "…", sqlite = "…" }`).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(untagged)]
+pub enum SqlText {
+    One(String),
+    PerDialect(std::collections::BTreeMap<String, String>),
+}
+
+impl SqlText {
+    pub fn validate(&self) -> Result<(), String> {
+        if let SqlText::PerDialect(m) = self {
+            for k in m.keys() {
+                if !matches!(k.as_str(), "postgres" | "mysql" | "sqlite") {
+                    return Err(format!("query for {k:?}: expected keys postgres, mysql, sqlite"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The text for `dialect`; an error names the dialects the spec covers.
+    pub fn get(&self, dialect: Dialect) -> Result<&str, String> {
+        match self {
+            SqlText::One(s) => Ok(s),
+            SqlText::PerDialect(m) => {
+                let key = match dialect {
+                    Dialect::Postgres => "postgres",
+                    Dialect::Mysql => "mysql",
+                    Dialect::Sqlite => "sqlite",
+                };
+                m.get(key).map(String::as_str).ok_or_else(|| {
+                    format!(
+                        "this lab has no query for {} (it covers: {})",
+                        dialect.name(),
+                        m.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )
+                })
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Pool {
     Postgres(sqlx::PgPool),
     Mysql(sqlx::MySqlPool),
     Sqlite(sqlx::SqlitePool),
+}
+
+/// Bind JSON parameters to any sqlx query. Strings go as text, so on PostgreSQL a spec
+/// writes `$1::uuid` where the column wants another type.
+macro_rules! bind_json {
+    ($q:expr, $params:expr) => {{
+        let mut q = $q;
+        for p in $params {
+            q = match p {
+                Value::Null => q.bind(None::<String>),
+                Value::Bool(b) => q.bind(*b),
+                Value::Number(n) if n.is_i64() => q.bind(n.as_i64()),
+                Value::Number(n) => q.bind(n.as_f64()),
+                Value::String(s) => q.bind(s.clone()),
+                other => q.bind(other.to_string()),
+            };
+        }
+        q
+    }};
 }
 
 /// A connection pool to the learner's database.
@@ -172,10 +235,7 @@ impl Database {
             Pool::Postgres(pool) => {
                 // PostgreSQL turns any row into JSON itself, whatever the column types.
                 let wrapped = format!("SELECT row_to_json(q)::text FROM ({sql}) AS q");
-                let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(wrapped));
-                for p in params {
-                    q = bind_pg(q, p);
-                }
+                let q = bind_json!(sqlx::query_scalar::<_, String>(AssertSqlSafe(wrapped)), params);
                 let texts = q.fetch_all(pool).await?;
                 texts
                     .iter()
@@ -186,34 +246,50 @@ impl Database {
                     .collect()
             }
             Pool::Mysql(pool) => {
-                let mut q = sqlx::query(AssertSqlSafe(sql));
-                for p in params {
-                    q = match p {
-                        Value::Null => q.bind(None::<String>),
-                        Value::Bool(b) => q.bind(*b),
-                        Value::Number(n) if n.is_i64() => q.bind(n.as_i64()),
-                        Value::Number(n) => q.bind(n.as_f64()),
-                        Value::String(s) => q.bind(s.clone()),
-                        other => q.bind(other.to_string()),
-                    };
-                }
-                let rows = q.fetch_all(pool).await?;
+                let rows = bind_json!(sqlx::query(AssertSqlSafe(sql)), params).fetch_all(pool).await?;
                 Ok(rows.iter().map(mysql_row).collect())
             }
             Pool::Sqlite(pool) => {
-                let mut q = sqlx::query(AssertSqlSafe(sql));
-                for p in params {
-                    q = match p {
-                        Value::Null => q.bind(None::<String>),
-                        Value::Bool(b) => q.bind(*b),
-                        Value::Number(n) if n.is_i64() => q.bind(n.as_i64()),
-                        Value::Number(n) => q.bind(n.as_f64()),
-                        Value::String(s) => q.bind(s.clone()),
-                        other => q.bind(other.to_string()),
-                    };
-                }
-                let rows = q.fetch_all(pool).await?;
+                let rows = bind_json!(sqlx::query(AssertSqlSafe(sql)), params).fetch_all(pool).await?;
                 Ok(rows.iter().map(sqlite_row).collect())
+            }
+        }
+    }
+
+    /// The plan of a query, parsed. `force_index` (PostgreSQL only) plans with sequential
+    /// scans switched off, inside a transaction that is rolled back: on a small table the
+    /// planner rightly prefers a scan, and this asks whether an index *could* serve it.
+    pub async fn explain(&self, sql: &str, params: &[Value], force_index: bool) -> Result<PlanNode, DbError> {
+        let sql = sql.trim().trim_end_matches(';');
+        let unparsable = |e: String| DbError::other(format!("cannot read the plan: {e}"));
+        match &self.pool {
+            Pool::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                if force_index {
+                    sqlx::raw_sql("SET LOCAL enable_seqscan = off").execute(&mut *tx).await?;
+                }
+                let text = format!("EXPLAIN (FORMAT JSON) {sql}");
+                let q = bind_json!(sqlx::query_scalar::<_, Value>(AssertSqlSafe(text)).persistent(false), params);
+                let plan = q.fetch_one(&mut *tx).await;
+                tx.rollback().await?;
+                crate::plan::parse_postgres(&plan?).map_err(unparsable)
+            }
+            _ if force_index => Err(DbError::other("force_index works on PostgreSQL only")),
+            Pool::Mysql(pool) => {
+                let q = bind_json!(sqlx::query(AssertSqlSafe(format!("EXPLAIN FORMAT=JSON {sql}"))), params);
+                let row = q.fetch_one(pool).await?;
+                let text: String = row.try_get(0)?;
+                let v: Value = serde_json::from_str(&text).map_err(|e| unparsable(e.to_string()))?;
+                crate::plan::parse_mysql(&v).map_err(unparsable)
+            }
+            Pool::Sqlite(pool) => {
+                let q = bind_json!(sqlx::query(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}"))), params);
+                let rows = q.fetch_all(pool).await?;
+                let mut out = Vec::new();
+                for r in rows {
+                    out.push((r.try_get::<i64, _>(0)?, r.try_get::<i64, _>(1)?, r.try_get::<String, _>(3)?));
+                }
+                crate::plan::parse_sqlite(&out).map_err(unparsable)
             }
         }
     }
@@ -235,20 +311,6 @@ impl Database {
             Pool::Mysql(p) => p.close().await,
             Pool::Sqlite(p) => p.close().await,
         }
-    }
-}
-
-type PgScalar<'q> = sqlx::query::QueryScalar<'q, sqlx::Postgres, String, sqlx::postgres::PgArguments>;
-
-/// Strings go as text, so a spec writes `$1::uuid` where the column wants another type.
-fn bind_pg<'q>(q: PgScalar<'q>, p: &Value) -> PgScalar<'q> {
-    match p {
-        Value::Null => q.bind(None::<String>),
-        Value::Bool(b) => q.bind(*b),
-        Value::Number(n) if n.is_i64() => q.bind(n.as_i64()),
-        Value::Number(n) => q.bind(n.as_f64()),
-        Value::String(s) => q.bind(s.clone()),
-        other => q.bind(other.clone()),
     }
 }
 

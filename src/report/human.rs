@@ -6,7 +6,7 @@
 //! Rendering lives in pure functions returning `String`, so it is tested without a terminal.
 
 use crate::checks::{Evidence, Verdict};
-use crate::events::{CheckRecord, Event, LabReport, Reporter};
+use crate::events::{CheckRecord, Event, LabReport, Reporter, StepRecord};
 use anstream::{AutoStream, ColorChoice};
 use anstyle::{AnsiColor, Style};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -151,6 +151,10 @@ impl Reporter for HumanReporter {
                     bar.inc(1);
                 }
             }
+            Event::StepFinished(step) => {
+                let text = render_step(step, self.color, self.verbose);
+                self.emit(&text);
+            }
             Event::LabFinished(report) => {
                 self.stop_bar();
                 let mut text = render_summary(report, self.color);
@@ -222,6 +226,32 @@ pub(crate) fn render_service(message: &str, color: bool) -> String {
     let mut s = String::new();
     for line in message.lines() {
         let _ = writeln!(s, "{}", paint(color, DIM, format_args!("  · {line}")));
+    }
+    s
+}
+
+/// A setup step: one dim line when it worked; its message, evidence and location when not.
+pub(crate) fn render_step(step: &StepRecord, color: bool, verbose: bool) -> String {
+    let head = format!("{} {}: {} ({})", step.kind, step.id, step.outcome.message, fmt_duration(step.duration));
+    if step.outcome.verdict == Verdict::Pass {
+        let mut s = render_service(&head, color);
+        if verbose {
+            for e in &step.outcome.evidence {
+                s.push_str(&render_service(&render_evidence(e, false, verbose).join("\n"), color));
+            }
+        }
+        return s;
+    }
+    let style = if step.outcome.verdict == Verdict::Fail { RED } else { YELLOW };
+    let mut s = format!("  {} {}\n", paint(color, style, "✗"), paint(color, style, format_args!("step {head}")));
+    let mut details: Vec<String> = Vec::new();
+    for e in &step.outcome.evidence {
+        details.extend(render_evidence(e, color, verbose));
+    }
+    details.push("the checks after it that need the service or the database are not judged".into());
+    details.push(paint(color, DIM, format_args!("defined at: {}", step.location)));
+    for line in details {
+        let _ = writeln!(s, "      {line}");
     }
     s
 }
@@ -317,6 +347,17 @@ fn render_evidence(e: &Evidence, color: bool, verbose: bool) -> Vec<String> {
             out
         }
         Evidence::Note { text } => text.lines().map(str::to_string).collect(),
+        Evidence::Plan { dialect, lines, offending } => {
+            let mut out = vec![format!("plan ({dialect}):")];
+            for (i, l) in lines.iter().enumerate() {
+                if Some(i) == *offending {
+                    out.push(format!("{} {}", paint(color, RED, "▶"), paint(color, RED, l)));
+                } else {
+                    out.push(format!("  {l}"));
+                }
+            }
+            out
+        }
     }
 }
 
@@ -655,6 +696,7 @@ mod tests {
                 ],
                 failed_required: if passed { vec![] } else { vec!["healthz-ok".into(), "ready".into()] },
             },
+            steps: vec![],
             checks: vec![
                 rec("a", Outcome::pass("")),
                 rec("b", Outcome::pass("")),

@@ -68,6 +68,15 @@ pub fn json_value(report: &LabReport) -> Value {
             .collect::<Vec<_>>(),
         "failed_required": score.failed_required,
         "checks": report.checks.iter().map(check_value).collect::<Vec<_>>(),
+        "steps": report.steps.iter().map(|s| json!({
+            "id": s.id,
+            "kind": s.kind,
+            "outcome": s.outcome.verdict.as_str(),
+            "message": s.outcome.message,
+            "location": s.location.to_string(),
+            "duration_ms": millis(s.duration),
+            "evidence": serde_json::to_value(&s.outcome.evidence).unwrap_or(Value::Array(vec![])),
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -152,6 +161,7 @@ mod tests {
                 }],
                 failed_required: vec!["b".into()],
             },
+            steps: vec![],
             checks: vec![
                 rec("a", Outcome::pass("ok")),
                 rec("b", Outcome::fail("bad").with(Evidence::Curl { line: "curl -sS http://x/".into() })),

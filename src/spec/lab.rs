@@ -4,6 +4,7 @@ use super::de::{Doc, split_table, string_entry};
 use super::diag::{Diagnostic, Location};
 use super::source::LabSource;
 use crate::checks::CheckSpec;
+use crate::steps::StepSpec;
 use serde::Deserialize;
 use std::collections::BTreeSet;
 
@@ -15,6 +16,8 @@ pub struct Lab {
     pub token: bool,
     pub criteria: Vec<Criterion>,
     pub checks: Vec<Check>,
+    /// Setup steps, each placed before the check that follows it in the spec.
+    pub steps: Vec<Step>,
     pub source: LabSource,
     /// Display name of the spec file, for locations.
     pub file: String,
@@ -41,6 +44,23 @@ pub struct Check {
     pub required: bool,
     pub spec: CheckSpec,
     pub location: Location,
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub id: String,
+    pub spec: StepSpec,
+    pub location: Location,
+    /// Runs before the check with this index (`checks.len()`: after the last check).
+    pub before: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepCommon {
+    id: String,
+    #[allow(dead_code)]
+    kind: String,
 }
 
 fn one() -> f64 {
@@ -81,25 +101,43 @@ impl Lab {
         let doc = Doc::new(file.clone(), src);
         let root = doc.parse()?;
         let root_span = root.span();
-        let (checks_tbl, head_tbl) = split_table(root.into_inner(), &["check"]);
+        let (arrays, head_tbl) = split_table(root.into_inner(), &["check", "step"]);
         let head: Head = doc.table(head_tbl, root_span.clone())?;
 
         let mut checks = Vec::new();
-        if let Some((_, arr)) = checks_tbl.into_iter().next() {
+        let mut check_starts = Vec::new();
+        let mut step_items = Vec::new();
+        for (key, arr) in arrays {
+            let key = key.get_ref().to_string();
             let arr_span = arr.span();
             let toml::de::DeValue::Array(items) = arr.into_inner() else {
-                return Err(doc.err(arr_span, "`check` must be an array of tables: write [[check]]"));
+                return Err(doc.err(arr_span, format!("`{key}` must be an array of tables: write [[{key}]]")));
             };
             for item in items.iter().cloned() {
-                checks.push(parse_check(&doc, item)?);
+                if key == "check" {
+                    check_starts.push(item.span().start);
+                    checks.push(parse_check(&doc, item)?);
+                } else {
+                    step_items.push(item);
+                }
             }
         }
+        let mut steps = Vec::new();
+        for item in step_items {
+            let start = item.span().start;
+            let mut step = parse_step(&doc, item)?;
+            // A step runs before the first check written after it.
+            step.before = check_starts.iter().filter(|&&c| c < start).count();
+            steps.push(step);
+        }
+        steps.sort_by_key(|s| s.before);
         let lab = Lab {
             id: head.id,
             title: head.title,
             token: head.token,
             criteria: head.criteria,
             checks,
+            steps,
             source: source.clone(),
             file,
         };
@@ -119,10 +157,22 @@ impl Lab {
             }
         }
         let mut ids = BTreeSet::new();
+        for step in &self.steps {
+            if !ids.insert(step.id.as_str()) {
+                return Err(Diagnostic {
+                    location: step.location.clone(),
+                    message: format!("step id {:?} is used twice; ids must be unique in a lab", step.id),
+                    snippet: None,
+                });
+            }
+        }
         for check in &self.checks {
             let here = |msg: String| Diagnostic { location: check.location.clone(), message: msg, snippet: None };
             if !ids.insert(check.id.as_str()) {
-                return Err(here(format!("check id {:?} is used twice; ids must be unique in a lab", check.id)));
+                return Err(here(format!(
+                    "id {:?} is used twice; check and step ids must be unique in a lab",
+                    check.id
+                )));
             }
             if !self.criteria.iter().any(|c| c.id == check.criterion) {
                 let known: Vec<_> = self.criteria.iter().map(|c| c.id.as_str()).collect();
@@ -181,4 +231,19 @@ fn parse_check<'i>(doc: &Doc<'i>, item: toml::Spanned<toml::de::DeValue<'i>>) ->
         spec,
         location,
     })
+}
+
+fn parse_step<'i>(doc: &Doc<'i>, item: toml::Spanned<toml::de::DeValue<'i>>) -> Result<Step, Diagnostic> {
+    let span = item.span();
+    let location = Location::at(&doc.file, doc.src, span.start);
+    let toml::de::DeValue::Table(table) = item.into_inner() else {
+        return Err(doc.err(span, "each [[step]] must be a table"));
+    };
+    let Some((kind_span, kind)) = string_entry(&table, "kind") else {
+        return Err(doc.err(span, format!("this step has no `kind`; expected one of: {}", StepSpec::KINDS.join(", "))));
+    };
+    let (common_tbl, rest) = split_table(table, &["id", "kind"]);
+    let common: StepCommon = doc.table(common_tbl, span.clone())?;
+    let spec = StepSpec::parse(doc, &kind, kind_span, rest, span)?;
+    Ok(Step { id: common.id, spec, location, before: 0 })
 }
