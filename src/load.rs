@@ -76,6 +76,51 @@ impl Background {
     }
 }
 
+/// What a fixed batch of probe requests measured.
+pub struct ProbeResult {
+    pub latencies: Latencies,
+    /// Requests that did not get the expected status (or no answer), described.
+    pub bad: Vec<String>,
+}
+
+/// Send `count` requests over `workers` concurrent connections (each sends its next request
+/// when the last one answered), waiting `interval` between a worker's requests, and record
+/// the latency of each one that got `status`.
+pub async fn probe(
+    client: &reqwest::Client,
+    req: &Prepared,
+    workers: usize,
+    count: u32,
+    interval: Duration,
+    status: u16,
+) -> ProbeResult {
+    let left = Arc::new(AtomicU64::new(u64::from(count)));
+    let mut tasks = JoinSet::new();
+    for _ in 0..workers.max(1) {
+        let (client, req, left) = (client.clone(), req.clone(), left.clone());
+        tasks.spawn(async move {
+            let mut mine = ProbeResult { latencies: Latencies::new(), bad: Vec::new() };
+            while left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok() {
+                match req.send(&client).await {
+                    Ok(r) if r.status == status => mine.latencies.record(r.elapsed),
+                    Ok(r) => mine.bad.push(format!("HTTP {}", r.status)),
+                    Err(e) => mine.bad.push(e),
+                }
+                if !interval.is_zero() {
+                    tokio::time::sleep(interval).await;
+                }
+            }
+            mine
+        });
+    }
+    let mut all = ProbeResult { latencies: Latencies::new(), bad: Vec::new() };
+    while let Some(Ok(part)) = tasks.join_next().await {
+        all.latencies.merge(&part.latencies);
+        all.bad.extend(part.bad);
+    }
+    all
+}
+
 /// Latency samples in microseconds.
 pub struct Latencies(Histogram<u64>);
 
@@ -103,6 +148,10 @@ impl Latencies {
     pub fn record(&mut self, d: Duration) {
         let us = (d.as_micros() as u64).clamp(1, 600_000_000);
         self.0.record(us).expect("value clamped into bounds");
+    }
+
+    pub fn merge(&mut self, other: &Latencies) {
+        self.0.add(&other.0).expect("same bounds");
     }
 
     pub fn percentiles(&self) -> Percentiles {

@@ -41,6 +41,27 @@ pub struct Expect {
     /// problems name every bad field).
     #[serde(default)]
     pub error_fields: Vec<String>,
+    /// `/json/pointer` → the number of items the array there must hold (e.g. a page size).
+    #[serde(default)]
+    pub lengths: BTreeMap<String, usize>,
+    /// `/json/pointer` → the JSON type there: null, string, number, integer, boolean, array,
+    /// object (e.g. a next-page cursor that must be a string, or null on the last page).
+    #[serde(default)]
+    pub types: BTreeMap<String, String>,
+}
+
+const JSON_TYPES: &[&str] = &["null", "string", "number", "integer", "boolean", "array", "object"];
+
+fn type_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::String(_) => "string",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::Bool(_) => "boolean",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
 }
 
 impl Spec {
@@ -55,6 +76,17 @@ impl Spec {
         }
         if let Some(op) = &self.expect.openapi {
             openapi::parse_operation(op)?;
+        }
+        if let Some(p) = self.expect.lengths.keys().find(|p| !p.starts_with('/')) {
+            return Err(format!("expect.lengths {p:?}: expected a JSON pointer like \"/items\""));
+        }
+        for (p, t) in &self.expect.types {
+            if !p.starts_with('/') {
+                return Err(format!("expect.types {p:?}: expected a JSON pointer like \"/nextCursor\""));
+            }
+            if !JSON_TYPES.contains(&t.as_str()) {
+                return Err(format!("expect.types.{p}: {t:?} is not one of {}", JSON_TYPES.join(", ")));
+            }
         }
         for (name, from) in &self.capture {
             if !(from.starts_with('/') || from.starts_with("header:") || from.is_empty()) {
@@ -164,6 +196,26 @@ pub fn judge(expect: &Expect, resp: &Response, schemas: &Schemas) -> (Vec<Assert
             };
             push(format!("errors[].field {f:?}"), format!("an error naming {f}"), actual, named.contains(f));
         }
+    }
+    for (ptr, n) in &expect.lengths {
+        let len = body_json.as_ref().and_then(|b| b.pointer(ptr)).map(|v| match v {
+            Value::Array(a) => format!("{} items", a.len()),
+            other => format!("not an array: {}", excerpt(&other.to_string())),
+        });
+        let actual = len.unwrap_or_else(|| "nothing there".into());
+        push(format!("length of {ptr}"), format!("{n} items"), actual.clone(), actual == format!("{n} items"));
+    }
+    for (ptr, want) in &expect.types {
+        let found = body_json.as_ref().and_then(|b| b.pointer(ptr));
+        let actual = found.map_or("nothing there", type_of);
+        let ok = actual == want || (want == "number" && actual == "integer");
+        let shown = match found {
+            Some(v) if !ok && !(v.is_null() || v.is_array() || v.is_object()) => {
+                format!("{actual} {}", excerpt(&v.to_string()))
+            }
+            _ => actual.to_string(),
+        };
+        push(format!("type of {ptr}"), want.clone(), shown, ok);
     }
     if let Some(want_empty) = expect.body_empty {
         let is_empty = resp.body.is_empty();
@@ -365,6 +417,26 @@ mod tests {
         let failed: Vec<_> = r.iter().filter(|x| !x.passed).map(|x| x.what.as_str()).collect();
         assert_eq!(failed, vec!["header content-type", "body /status", "body /title"]);
         assert!(matches!(diff, Some(Evidence::Diff { .. })));
+    }
+
+    #[test]
+    fn lengths_and_types_at_pointers() {
+        let e = expect("lengths = { \"/items\" = 2 }\ntypes = { \"/next\" = \"string\", \"/n\" = \"number\" }");
+        let (r, _) = judge(&e, &resp(200, "application/json", r#"{"items":[1,2],"next":"abc","n":3}"#), &NONE);
+        assert!(r.iter().all(|x| x.passed), "{r:?}");
+        let (r, _) = judge(&e, &resp(200, "application/json", r#"{"items":[1],"next":null}"#), &NONE);
+        let actual: Vec<_> = r.iter().map(|x| (x.what.as_str(), x.actual.as_str(), x.passed)).collect();
+        assert_eq!(
+            actual,
+            vec![
+                ("length of /items", "1 items", false),
+                ("type of /n", "nothing there", false),
+                ("type of /next", "null", false)
+            ]
+        );
+        let spec: Spec =
+            toml::from_str("request = { path = \"/\" }\nexpect = { types = { \"/x\" = \"str\" } }").unwrap();
+        assert!(spec.validate().unwrap_err().contains("not one of null, string"));
     }
 
     #[test]
