@@ -82,26 +82,22 @@ pub async fn run_lab(
     let mut step_records = Vec::new();
     // After a step that did not succeed, checks that need the service or the database would
     // judge a state the lab did not set up; they end with this instead.
-    let mut blocked: Option<Outcome> = None;
+    let mut blocked: Option<Blocked> = None;
     let mut steps = lab.steps.iter().peekable();
     for (index, check) in lab.checks.iter().enumerate() {
         while let Some(step) = steps.next_if(|s| s.before == index) {
             let rec = run_step(step, &mut host, &mut ctx, reporter).await?;
-            if rec.outcome.verdict != Verdict::Pass && blocked.is_none() {
-                blocked = Some(Outcome {
-                    verdict: rec.outcome.verdict,
-                    message: format!("not judged: step {} did not succeed ({})", rec.id, rec.outcome.message),
-                    evidence: vec![],
-                });
+            if rec.outcome.verdict != Verdict::Pass && blocked.as_ref().is_none_or(|b| b.only.is_some()) {
+                blocked = Some(Blocked::after(step, &rec));
             }
             step_records.push(rec);
         }
         reporter.on_event(&Event::CheckStarted { index, id: check.id.clone() });
         let t = Instant::now();
         let needs = check.spec.needs();
-        let mut outcome: Outcome = match (&blocked, needs) {
-            (Some(b), Needs::Service | Needs::Exclusive) => b.clone(),
-            _ => match host.prepare(needs, config, reporter).await? {
+        let mut outcome: Outcome = match blocked.as_ref().and_then(|b| b.outcome_for(&check.id, needs)) {
+            Some(b) => b,
+            None => match host.prepare(needs, config, reporter).await? {
                 Some(not_ready) => not_ready,
                 None => check.spec.run(&mut ctx).await,
             },
@@ -146,6 +142,39 @@ pub async fn run_lab(
     };
     reporter.on_event(&Event::LabFinished(Box::new(report.clone())));
     Ok(report)
+}
+
+/// What a step that did not succeed means for the checks after it.
+struct Blocked {
+    outcome: Outcome,
+    /// Only these checks (a skipped restart's `needed_by`); None: every later check that
+    /// needs the service or the database.
+    only: Option<Vec<String>>,
+}
+
+impl Blocked {
+    fn after(step: &Step, rec: &StepRecord) -> Blocked {
+        let only = match &step.spec {
+            StepSpec::Restart(r) if rec.outcome.verdict == Verdict::Skipped && !r.needed_by.is_empty() => {
+                Some(r.needed_by.clone())
+            }
+            _ => None,
+        };
+        let outcome = Outcome {
+            verdict: rec.outcome.verdict,
+            message: format!("not judged: step {} did not succeed ({})", rec.id, rec.outcome.message),
+            evidence: vec![],
+        };
+        Blocked { outcome, only }
+    }
+
+    fn outcome_for(&self, check: &str, needs: Needs) -> Option<Outcome> {
+        let hit = match &self.only {
+            Some(ids) => ids.iter().any(|i| i == check),
+            None => needs != Needs::Nothing,
+        };
+        hit.then(|| self.outcome.clone())
+    }
 }
 
 /// Where this run's database comes from; a provisioned one is handed to the service

@@ -181,6 +181,46 @@ fn url_mode_grades_a_running_service_without_starting_or_stopping_it() {
     assert!(still_running, "--url must not stop the service");
 }
 
+/// Under --url the restart cannot happen: only the check that needs it is left unjudged (and,
+/// being required, keeps the lab from passing); the rest of lab 04 is graded as usual.
+#[test]
+fn url_mode_skips_only_what_needs_a_restart() {
+    let _guard = serial();
+    ensure_fixture_installed();
+    let repo = repo_copy_without(&[]);
+    let config = repo.path().join("labgrade.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let db = "postgres://postgres@127.0.0.1:5432/test";
+    let text = text
+        .replace("provision = \"ephemeral\"\n", "")
+        .replace("${LEDGER_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}", db);
+    std::fs::write(&config, text).unwrap();
+    let port = free_port();
+    let mut svc = std::process::Command::new("node")
+        .arg("src/server.js")
+        .current_dir(fixture())
+        .env("PORT", port.to_string())
+        .env("DATABASE_URL", db)
+        .env("JWT_SECRET", "url-mode-secret")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_port(port);
+    let url = format!("http://127.0.0.1:{port}");
+    let r = run(labgrade()
+        .args(["check", "4", "--url", &url, "--format", "json", "-c"])
+        .arg(&config)
+        .env("LEDGER_JWT_SECRET", "url-mode-secret"));
+    let _ = svc.kill();
+    let _ = svc.wait();
+    let report = r.json();
+    assert_eq!(not_passed(&report), vec!["invoice-survives-restart"], "{}", r.stdout);
+    let check = report["checks"].as_array().unwrap().iter().find(|c| c["id"] == "invoice-survives-restart").unwrap();
+    assert_eq!(check["outcome"], "skipped");
+    assert_eq!(report["steps"][0]["outcome"], "skipped");
+    assert_eq!(r.code, 1, "a skipped required check keeps the lab from passing");
+}
+
 fn wait_port(port: u16) {
     let t = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {

@@ -208,3 +208,40 @@ fn seeded_rows_are_deleted_from_a_learner_owned_database() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0 0", "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn force_index_plans_without_seq_scans_and_rolls_back() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        use labgrade::db::Database;
+        use labgrade::plan::Access;
+        let db = Database::connect(POSTGRES).await.unwrap();
+        let table = format!("force_index_{}", std::process::id());
+        db.execute(&format!(
+            "DROP TABLE IF EXISTS {table}; CREATE TABLE {table} (id int PRIMARY KEY, customer_id int NOT NULL);
+             INSERT INTO {table} SELECT g, g % 10 FROM generate_series(1, 200) g;
+             CREATE INDEX {table}_customer ON {table} (customer_id); ANALYZE {table};"
+        ))
+        .await
+        .unwrap();
+        let q = format!("SELECT id FROM {table} WHERE customer_id = $1");
+        let reads = |p: &labgrade::plan::PlanNode| {
+            p.flatten()
+                .iter()
+                .filter(|(_, n)| n.relation.as_deref() == Some(table.as_str()))
+                .map(|(_, n)| n.access)
+                .collect::<Vec<_>>()
+        };
+        // 200 rows: the planner rightly scans the table.
+        let natural = db.explain(&q, &[serde_json::json!(3)], false).await.unwrap();
+        assert_eq!(reads(&natural), vec![Access::FullScan], "{:?}", natural.lines());
+        let forced = db.explain(&q, &[serde_json::json!(3)], true).await.unwrap();
+        assert!(!reads(&forced).contains(&Access::FullScan), "{:?}", forced.lines());
+        assert!(forced.flatten().iter().any(|(_, n)| n.index.as_deref() == Some(format!("{table}_customer").as_str())));
+        // SET LOCAL died with the rolled-back transaction.
+        let after = db.rows("SELECT current_setting('enable_seqscan') AS s", &[]).await.unwrap();
+        assert_eq!(after[0]["s"], "on");
+        db.execute(&format!("DROP TABLE {table}")).await.unwrap();
+        db.close().await;
+    });
+}

@@ -210,7 +210,7 @@ pub fn judge(expect: &Expect, resp: &Response, schemas: &Schemas) -> (Vec<Assert
         let actual = found.map_or("nothing there", type_of);
         let ok = actual == want || (want == "number" && actual == "integer");
         let shown = match found {
-            Some(v) if !ok && !(v.is_null() || v.is_array() || v.is_object()) => {
+            Some(v) if !(ok || v.is_null() || v.is_array() || v.is_object()) => {
                 format!("{actual} {}", excerpt(&v.to_string()))
             }
             _ => actual.to_string(),

@@ -190,6 +190,19 @@ impl Lab {
                 )));
             }
         }
+        for step in &self.steps {
+            if let crate::steps::StepSpec::Restart(r) = &step.spec {
+                for id in &r.needed_by {
+                    if !self.checks.iter().any(|c| &c.id == id) {
+                        return Err(Diagnostic {
+                            location: step.location.clone(),
+                            message: format!("needed_by names check {id:?}, which this lab does not define"),
+                            snippet: None,
+                        });
+                    }
+                }
+            }
+        }
         for c in &self.criteria {
             if !self.checks.iter().any(|k| k.criterion == c.id) {
                 return Err(doc.err(
