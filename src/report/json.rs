@@ -194,6 +194,7 @@ mod tests {
                 "pass_mark",
                 "passed",
                 "score",
+                "steps",
                 "target",
                 "title"
             ]
