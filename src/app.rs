@@ -39,12 +39,12 @@ async fn run(cli: Cli) -> Result<i32, Error> {
         Command::Labs => labs(source),
         Command::Lab { lab, .. } => readme(source, &lab),
         Command::Init { path, force } => init(path, force),
-        Command::Token { config, role, tenant, expires_in } => {
+        Command::Token { config, role, tenant, expires_in, attack } => {
             let cfg = Config::load(&Config::locate(config.path.as_deref())?)?;
             let secret = cfg.service_env("JWT_SECRET").ok_or_else(|| {
                 Error::Usage("JWT_SECRET is set neither in [service.env] nor in the environment".into())
             })?;
-            let spec = crate::token::TokenSpec { role, tenant, expires_in, ..Default::default() };
+            let spec = crate::token::TokenSpec { role, tenant, expires_in, attack, ..Default::default() };
             let t = crate::token::mint(&secret, &spec).map_err(Error::Environment)?;
             println!("{t}");
             Ok(0)

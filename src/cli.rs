@@ -49,6 +49,9 @@ pub enum Command {
         /// Seconds until it expires (negative: already expired).
         #[arg(long, default_value_t = 3600, allow_hyphen_values = true)]
         expires_in: i64,
+        /// Mint a token a service must refuse (to reproduce a failed token-attack check).
+        #[arg(long, value_enum)]
+        attack: Option<crate::token::Attack>,
     },
 }
 

@@ -35,6 +35,21 @@ fn get() -> String {
     "GET".into()
 }
 
+impl Default for RequestSpec {
+    fn default() -> Self {
+        RequestSpec {
+            method: get(),
+            path: "/".into(),
+            headers: BTreeMap::new(),
+            json: None,
+            body: None,
+            body_size: None,
+            auth: None,
+            timeout_ms: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(untagged)]
 pub enum AuthSpec {
@@ -50,6 +65,8 @@ pub struct Prepared {
     pub headers: Vec<(String, String)>,
     pub body: Option<Vec<u8>>,
     pub token: Option<String>,
+    /// `labgrade token` arguments that mint a token like it (empty: the default token).
+    pub token_args: String,
     pub timeout: Duration,
 }
 
@@ -96,6 +113,7 @@ impl RequestSpec {
                 headers,
                 body: Some(padded_json(n)),
                 token,
+                token_args: String::new(),
                 timeout: self.timeout_ms.map(Duration::from_millis).unwrap_or(DEFAULT_TIMEOUT),
             });
         }
@@ -118,6 +136,7 @@ impl RequestSpec {
             headers,
             body,
             token,
+            token_args: String::new(),
             timeout: self.timeout_ms.map(Duration::from_millis).unwrap_or(DEFAULT_TIMEOUT),
         })
     }
@@ -206,7 +225,11 @@ impl Prepared {
         }
         parts.push(shell_quote(self.url.as_str()));
         if self.token.is_some() {
-            parts.push("-H \"Authorization: Bearer $LABGRADE_TOKEN\"".to_string());
+            if self.token_args.is_empty() {
+                parts.push("-H \"Authorization: Bearer $LABGRADE_TOKEN\"".to_string());
+            } else {
+                parts.push(format!("-H \"Authorization: Bearer $(labgrade token {})\"", self.token_args));
+            }
         }
         for (k, v) in &self.headers {
             parts.push(format!("-H {}", shell_quote(&format!("{k}: {v}"))));

@@ -156,6 +156,16 @@ fn lab05_faults_fail_exactly_their_mapped_checks() {
 }
 
 #[test]
+fn lab06_reference_scores_100() {
+    reference_scores_100("06-auth");
+}
+
+#[test]
+fn lab06_faults_fail_exactly_their_mapped_checks() {
+    faults_fail_exactly_their_checks("06-auth", &all);
+}
+
+#[test]
 fn every_mapped_check_exists_and_every_check_is_failed_by_some_fault() {
     let map = fault_map();
     let mut failable = std::collections::BTreeSet::new();

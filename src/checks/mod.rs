@@ -2,6 +2,7 @@
 //! Checks never print: they return an [`Outcome`].
 
 pub mod artifact;
+pub mod auth_matrix;
 pub mod command;
 pub mod doc;
 pub mod http;
@@ -11,7 +12,7 @@ pub mod plan;
 pub mod sql;
 pub mod startup;
 
-pub use outcome::{Evidence, Outcome, Verdict};
+pub use outcome::{Evidence, GridCell, Outcome, Verdict};
 
 use crate::config::Config;
 use crate::spec::de::Doc;
@@ -31,6 +32,7 @@ pub enum CheckSpec {
     Command(command::Spec),
     Sql(sql::Spec),
     Plan(plan::Spec),
+    AuthMatrix(auth_matrix::Spec),
 }
 
 /// What a check may use while it runs.
@@ -75,16 +77,19 @@ impl Ctx<'_> {
     /// On failure, the outcome the check should end with: skipped when it needs a value no
     /// earlier check captured, error when the grader cannot build it.
     pub fn prepare(&mut self, r: &crate::request::RequestSpec) -> Result<crate::request::Prepared, Outcome> {
-        let token = match r.token_spec(self.lab.token) {
+        let spec = r.token_spec(self.lab.token);
+        let token = match &spec {
             None => None,
-            Some(t) => Some(self.token(&t).map_err(Outcome::error)?),
+            Some(t) => Some(self.token(t).map_err(Outcome::error)?),
         };
-        r.prepare(&self.base_url, &self.vars, token).map_err(|e| match e {
+        let mut prepared = r.prepare(&self.base_url, &self.vars, token).map_err(|e| match e {
             crate::request::PrepareError::Template(e) => Outcome::skipped(format!(
                 "not run: {e} (no earlier check captured it — see the checks before this one)"
             )),
             other => Outcome::error(other.to_string()),
-        })
+        })?;
+        prepared.token_args = spec.map(|t| t.cli_args()).unwrap_or_default();
+        Ok(prepared)
     }
 
     /// The learner's database; the outcome to end with when there is none to reach.
@@ -130,12 +135,16 @@ impl Ctx<'_> {
 
 impl CheckSpec {
     pub const KINDS: &'static [&'static str] =
-        &["http", "load_probe", "doc", "artifact", "startup", "command", "sql", "plan"];
+        &["http", "load_probe", "doc", "artifact", "startup", "command", "sql", "plan", "auth_matrix"];
 
     pub fn needs(&self) -> Needs {
         match self {
             // The database's schema is often made by the service's migrations at startup.
-            CheckSpec::Http(_) | CheckSpec::LoadProbe(_) | CheckSpec::Sql(_) | CheckSpec::Plan(_) => Needs::Service,
+            CheckSpec::Http(_)
+            | CheckSpec::LoadProbe(_)
+            | CheckSpec::Sql(_)
+            | CheckSpec::Plan(_)
+            | CheckSpec::AuthMatrix(_) => Needs::Service,
             // The learner's tests may bind PORT themselves, so the shared instance steps aside.
             CheckSpec::Startup(_) | CheckSpec::Command(_) => Needs::Exclusive,
             CheckSpec::Doc(_) | CheckSpec::Artifact(_) => Needs::Nothing,
@@ -156,6 +165,7 @@ impl CheckSpec {
             CheckSpec::Command(_) => "command",
             CheckSpec::Sql(_) => "sql",
             CheckSpec::Plan(_) => "plan",
+            CheckSpec::AuthMatrix(_) => "auth_matrix",
         }
     }
 
@@ -176,6 +186,7 @@ impl CheckSpec {
             "command" => CheckSpec::Command(doc.table(rest, span.clone())?),
             "sql" => CheckSpec::Sql(doc.table(rest, span.clone())?),
             "plan" => CheckSpec::Plan(doc.table(rest, span.clone())?),
+            "auth_matrix" => CheckSpec::AuthMatrix(doc.table(rest, span.clone())?),
             other => {
                 return Err(doc.err(
                     kind_span,
@@ -192,6 +203,7 @@ impl CheckSpec {
             CheckSpec::Command(s) => s.validate(),
             CheckSpec::Sql(s) => s.validate(),
             CheckSpec::Plan(s) => s.validate(),
+            CheckSpec::AuthMatrix(s) => s.validate(),
         };
         invalid.map_err(|msg| doc.err(span.start..span.start + 1, msg))?;
         Ok(spec)
@@ -207,6 +219,7 @@ impl CheckSpec {
             CheckSpec::Command(s) => command::run(s, ctx).await,
             CheckSpec::Sql(s) => sql::run(s, ctx).await,
             CheckSpec::Plan(s) => plan::run(s, ctx).await,
+            CheckSpec::AuthMatrix(s) => auth_matrix::run(s, ctx).await,
         }
     }
 }

@@ -61,12 +61,25 @@ pub enum Evidence {
     Note {
         text: String,
     },
+    /// A matrix (roles × routes): each cell what was expected and what came back.
+    Grid {
+        rows: Vec<String>,
+        cols: Vec<String>,
+        cells: Vec<Vec<GridCell>>,
+    },
     /// A query plan as an indented tree; `offending` is the line of the step at fault.
     Plan {
         dialect: String,
         lines: Vec<String>,
         offending: Option<usize>,
     },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GridCell {
+    pub expected: String,
+    pub actual: String,
+    pub ok: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -128,6 +141,7 @@ impl Outcome {
                 }
                 Evidence::Note { text } => scrub(text),
                 Evidence::Plan { lines, .. } => lines.iter_mut().for_each(scrub),
+                Evidence::Grid { cells, .. } => cells.iter_mut().flatten().for_each(|c| scrub(&mut c.actual)),
             }
         }
     }

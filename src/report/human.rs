@@ -347,6 +347,7 @@ fn render_evidence(e: &Evidence, color: bool, verbose: bool) -> Vec<String> {
             out
         }
         Evidence::Note { text } => text.lines().map(str::to_string).collect(),
+        Evidence::Grid { rows, cols, cells } => render_grid(rows, cols, cells, color),
         Evidence::Plan { dialect, lines, offending } => {
             let mut out = vec![format!("plan ({dialect}):")];
             for (i, l) in lines.iter().enumerate() {
@@ -359,6 +360,46 @@ fn render_evidence(e: &Evidence, color: bool, verbose: bool) -> Vec<String> {
             out
         }
     }
+}
+
+/// A matrix as an aligned table: a right cell shows its status, a wrong one `✗ got (want)`.
+fn render_grid(rows: &[String], cols: &[String], cells: &[Vec<crate::checks::GridCell>], color: bool) -> Vec<String> {
+    let label_w = rows.iter().map(|r| r.chars().count()).max().unwrap_or(0);
+    let text = |c: &crate::checks::GridCell| {
+        if c.ok { c.actual.clone() } else { format!("✗ {} (want {})", c.actual, c.expected) }
+    };
+    let widths: Vec<usize> = cols
+        .iter()
+        .enumerate()
+        .map(|(j, name)| {
+            cells
+                .iter()
+                .filter_map(|row| row.get(j))
+                .map(|c| text(c).chars().count())
+                .chain([name.chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let pad = |s: &str, w: usize| format!("{s}{}", " ".repeat(w.saturating_sub(s.chars().count())));
+    let mut out = vec![format!(
+        "{}  {}",
+        pad("", label_w),
+        cols.iter().zip(&widths).map(|(c, w)| pad(c, *w)).collect::<Vec<_>>().join("  ")
+    )];
+    for (label, row) in rows.iter().zip(cells) {
+        let line = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| {
+                let t = pad(&text(c), *w);
+                if c.ok { paint(color, DIM, t) } else { paint(color, RED, t) }
+            })
+            .collect::<Vec<_>>()
+            .join("  ");
+        out.push(format!("{}  {line}", pad(label, label_w)));
+    }
+    out
 }
 
 /// A unified line diff of `expected` → `actual`: changed lines with `- `/`+ `, a few lines of

@@ -128,12 +128,14 @@ pub async fn run(step_id: &str, spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
                 ctx.seeded.insert(format!("{}.{col}", spec.table), values);
             }
             let secs = done.took.as_secs_f64();
-            let mut o = Outcome::pass(format!(
-                "seeded {} rows into {} in {secs:.1} s ({:.0} rows/s), then ANALYZE",
-                done.rows,
-                spec.table,
-                done.rows as f64 / secs.max(1e-6)
-            ));
+            let rows = if done.rows == 1 { "1 row".to_string() } else { format!("{} rows", done.rows) };
+            // A rate only means something at volume.
+            let rate = if done.rows >= 10_000 {
+                format!(" ({:.0} rows/s)", done.rows as f64 / secs.max(1e-6))
+            } else {
+                String::new()
+            };
+            let mut o = Outcome::pass(format!("seeded {rows} into {} in {secs:.1} s{rate}, then ANALYZE", spec.table));
             if !done.skipped.is_empty() {
                 o = o.with(Evidence::Note {
                     text: format!("{} has no {}; seeded without it", spec.table, done.skipped.join(", ")),
