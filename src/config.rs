@@ -314,9 +314,13 @@ url = "postgres://postgres@127.0.0.1:5432/postgres"
 # or provision = "container" for a throwaway PostgreSQL (needs a Docker engine).
 
 [artifacts]
-# Written deliverables the labs read, relative to this folder.
+# Written deliverables the labs read, relative to this folder (these are the defaults).
 boundary = "BOUNDARY.md"
 openapi = "openapi.yaml"
+data_model = "DATA_MODEL.md"
+indexes = "INDEXES.md"
+authz = "authz.toml"
+auth = "AUTH.md"
 "#;
 
 #[cfg(test)]

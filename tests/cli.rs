@@ -181,6 +181,29 @@ fn url_mode_grades_a_running_service_without_starting_or_stopping_it() {
     assert!(still_running, "--url must not stop the service");
 }
 
+/// A failing role matrix prints curl lines for its wrong cells, and token-attack checks mint
+/// bad tokens with the learner's secret: none of the secret or any token reaches a report.
+#[test]
+fn auth_reports_carry_no_secret_and_no_token() {
+    let _guard = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report.json");
+    let out_s = out.to_str().unwrap();
+    let run = grade("06", "viewer-can-pay,alg-none-accepted", &fixture(), &["--format", "human", "-o", out_s]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let json = std::fs::read_to_string(&out).unwrap();
+    for text in [&run.stdout, &run.stderr, &json] {
+        assert!(!text.contains("reference-secret-not-for-production"), "secret in a report");
+        assert!(!text.contains("eyJ"), "a token in a report:\n{text}");
+    }
+    assert!(run.stdout.contains("✗ 200 (want 403)"), "the grid marks the wrong cell:\n{}", run.stdout);
+    assert!(run.stdout.contains("$(labgrade token --role viewer)"), "{}", run.stdout);
+    assert!(run.stdout.contains("$(labgrade token --attack alg-none)"), "{}", run.stdout);
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let matrix = report["checks"].as_array().unwrap().iter().find(|c| c["id"] == "role-matrix").unwrap();
+    assert_eq!(matrix["evidence"][0]["type"], "grid");
+}
+
 /// Under --url the restart cannot happen: only the check that needs it is left unjudged (and,
 /// being required, keeps the lab from passing); the rest of lab 04 is graded as usual.
 #[test]

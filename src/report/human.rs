@@ -788,4 +788,30 @@ mod tests {
     fn curl_note_text() {
         assert_eq!(render_curl_note(false), format!("{CURL_NOTE}\n"));
     }
+
+    #[test]
+    fn grid_marks_wrong_cells_and_aligns_columns() {
+        use crate::checks::GridCell;
+        let cell = |actual: &str, expected: &str, ok| GridCell { expected: expected.into(), actual: actual.into(), ok };
+        let lines = render_evidence(
+            &Evidence::Grid {
+                rows: vec!["GET /a".into(), "DELETE /invoices/{id}".into()],
+                cols: vec!["anonymous".into(), "owner".into()],
+                cells: vec![
+                    vec![cell("401", "401", true), cell("200", "allowed", true)],
+                    vec![cell("204", "401", false), cell("404", "allowed", true)],
+                ],
+            },
+            false,
+            false,
+        );
+        assert_eq!(
+            lines,
+            vec![
+                "                       anonymous         owner",
+                "GET /a                 401               200  ",
+                "DELETE /invoices/{id}  ✗ 204 (want 401)  404  ",
+            ]
+        );
+    }
 }
