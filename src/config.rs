@@ -321,6 +321,7 @@ data_model = "DATA_MODEL.md"
 indexes = "INDEXES.md"
 authz = "authz.toml"
 auth = "AUTH.md"
+async = "ASYNC.md"
 "#;
 
 #[cfg(test)]

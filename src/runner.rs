@@ -73,6 +73,7 @@ pub async fn run_lab(
         secrets: Vec::new(),
         url_mode: opts.url.is_some(),
         db,
+        service_pid: None,
         seeded: Default::default(),
     };
     if let Some(s) = config.service_env("JWT_SECRET") {
@@ -99,7 +100,10 @@ pub async fn run_lab(
             Some(b) => b,
             None => match host.prepare(needs, config, reporter).await? {
                 Some(not_ready) => not_ready,
-                None => check.spec.run(&mut ctx).await,
+                None => {
+                    ctx.service_pid = host.service.as_ref().and_then(Service::pid);
+                    check.spec.run(&mut ctx).await
+                }
             },
         };
         outcome.redact(&ctx.secrets);
@@ -147,19 +151,14 @@ pub async fn run_lab(
 /// What a step that did not succeed means for the checks after it.
 struct Blocked {
     outcome: Outcome,
-    /// Only these checks (a skipped restart's `needed_by`); None: every later check that
-    /// needs the service or the database.
+    /// Only these checks (the step's `needed_by`); None: every later check that needs the
+    /// service or the database.
     only: Option<Vec<String>>,
 }
 
 impl Blocked {
     fn after(step: &Step, rec: &StepRecord) -> Blocked {
-        let only = match &step.spec {
-            StepSpec::Restart(r) if rec.outcome.verdict == Verdict::Skipped && !r.needed_by.is_empty() => {
-                Some(r.needed_by.clone())
-            }
-            _ => None,
-        };
+        let only = (!step.needed_by.is_empty()).then(|| step.needed_by.clone());
         let outcome = Outcome {
             verdict: rec.outcome.verdict,
             message: format!("not judged: step {} did not succeed ({})", rec.id, rec.outcome.message),
@@ -221,6 +220,7 @@ async fn run_step(
             None => match &step.spec {
                 StepSpec::Seed(s) => steps::seed::run(&step.id, s, ctx).await,
                 StepSpec::Sql(s) => steps::sql::run(s, ctx).await,
+                StepSpec::Http(s) => steps::http::run(s, ctx).await,
                 StepSpec::Restart(_) => unreachable!("handled above"),
             },
         },

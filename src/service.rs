@@ -153,6 +153,11 @@ impl Service {
     }
 
     /// The exit status if the process has exited (without waiting).
+    /// The pid of the process the start command became (the root of its tree).
+    pub fn pid(&self) -> Option<i32> {
+        self.child.id().map(|p| p as i32)
+    }
+
     pub fn try_exit(&mut self) -> Option<std::process::ExitStatus> {
         self.child.try_wait().ok().flatten()
     }

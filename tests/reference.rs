@@ -166,6 +166,20 @@ fn lab06_faults_fail_exactly_their_mapped_checks() {
 }
 
 #[test]
+fn lab07_reference_scores_100() {
+    reference_scores_100("07-async");
+}
+
+/// Lab 07 seeds 200,000 rows and moves 32 MiB each way (~5 s a run), so, like lab 05, it is
+/// held to the faults that touch the data path and the labs from 04 on.
+#[test]
+fn lab07_faults_fail_exactly_their_mapped_checks() {
+    faults_fail_exactly_their_checks("07-async", &|f| {
+        ["04-persistence", "05-indexing", "06-auth", "07-async"].iter().any(|l| f.touches(l))
+    });
+}
+
+#[test]
 fn every_mapped_check_exists_and_every_check_is_failed_by_some_fault() {
     let map = fault_map();
     let mut failable = std::collections::BTreeSet::new();

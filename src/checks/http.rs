@@ -283,8 +283,19 @@ pub async fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
         Ok(p) => p,
         Err(outcome) => return outcome,
     };
+    exchange(&prepared, &spec.expect, &spec.capture, ctx).await
+}
+
+/// Send a prepared request, judge the answer against `expect`, apply `capture`: the body
+/// of an `http` check, also used by kinds that make one such request among others.
+pub async fn exchange(
+    prepared: &crate::request::Prepared,
+    expect: &Expect,
+    capture_spec: &BTreeMap<String, String>,
+    ctx: &mut Ctx<'_>,
+) -> Outcome {
     let curl = Evidence::Curl { line: prepared.curl() };
-    let expect = match render_expect(&spec.expect, &ctx.vars) {
+    let expect = match render_expect(expect, &ctx.vars) {
         Ok(e) => e,
         Err(e) => return Outcome::skipped(format!("not run: {e}")),
     };
@@ -299,7 +310,7 @@ pub async fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
         openapi: expect.openapi.as_ref().map(|op| learner_schema(ctx, op, &resp)),
     };
     let (results, diff) = judge(&expect, &resp, &schemas);
-    let missing = capture(&spec.capture, &resp, &mut ctx.vars);
+    let missing = capture(capture_spec, &resp, &mut ctx.vars);
 
     let failed: Vec<&AssertResult> = results.iter().filter(|r| !r.passed).collect();
     let request_line = format!("{} {}", prepared.method, prepared.url.path());

@@ -6,11 +6,13 @@ pub mod auth_matrix;
 pub mod command;
 pub mod doc;
 pub mod http;
+pub mod job;
 pub mod load_probe;
 mod outcome;
 pub mod plan;
 pub mod sql;
 pub mod startup;
+pub mod stream;
 
 pub use outcome::{Evidence, GridCell, Outcome, Verdict};
 
@@ -33,6 +35,8 @@ pub enum CheckSpec {
     Sql(sql::Spec),
     Plan(plan::Spec),
     AuthMatrix(auth_matrix::Spec),
+    Job(job::Spec),
+    Stream(stream::Spec),
 }
 
 /// What a check may use while it runs.
@@ -48,6 +52,8 @@ pub struct Ctx<'a> {
     /// Grading a service the user runs (`--url`): nothing may be started.
     pub url_mode: bool,
     pub db: DbHandle,
+    /// The root pid of the service labgrade started (None with `--url` or before it starts).
+    pub service_pid: Option<i32>,
     /// Values of seeded columns later seeds refer to, by `table.column`.
     pub seeded: std::collections::BTreeMap<String, Vec<crate::db::generate::Cell>>,
 }
@@ -135,7 +141,7 @@ impl Ctx<'_> {
 
 impl CheckSpec {
     pub const KINDS: &'static [&'static str] =
-        &["http", "load_probe", "doc", "artifact", "startup", "command", "sql", "plan", "auth_matrix"];
+        &["http", "load_probe", "doc", "artifact", "startup", "command", "sql", "plan", "auth_matrix", "job", "stream"];
 
     pub fn needs(&self) -> Needs {
         match self {
@@ -144,7 +150,9 @@ impl CheckSpec {
             | CheckSpec::LoadProbe(_)
             | CheckSpec::Sql(_)
             | CheckSpec::Plan(_)
-            | CheckSpec::AuthMatrix(_) => Needs::Service,
+            | CheckSpec::AuthMatrix(_)
+            | CheckSpec::Job(_)
+            | CheckSpec::Stream(_) => Needs::Service,
             // The learner's tests may bind PORT themselves, so the shared instance steps aside.
             CheckSpec::Startup(_) | CheckSpec::Command(_) => Needs::Exclusive,
             CheckSpec::Doc(_) | CheckSpec::Artifact(_) => Needs::Nothing,
@@ -166,6 +174,8 @@ impl CheckSpec {
             CheckSpec::Sql(_) => "sql",
             CheckSpec::Plan(_) => "plan",
             CheckSpec::AuthMatrix(_) => "auth_matrix",
+            CheckSpec::Job(_) => "job",
+            CheckSpec::Stream(_) => "stream",
         }
     }
 
@@ -187,6 +197,8 @@ impl CheckSpec {
             "sql" => CheckSpec::Sql(doc.table(rest, span.clone())?),
             "plan" => CheckSpec::Plan(doc.table(rest, span.clone())?),
             "auth_matrix" => CheckSpec::AuthMatrix(doc.table(rest, span.clone())?),
+            "job" => CheckSpec::Job(doc.table(rest, span.clone())?),
+            "stream" => CheckSpec::Stream(doc.table(rest, span.clone())?),
             other => {
                 return Err(doc.err(
                     kind_span,
@@ -204,6 +216,8 @@ impl CheckSpec {
             CheckSpec::Sql(s) => s.validate(),
             CheckSpec::Plan(s) => s.validate(),
             CheckSpec::AuthMatrix(s) => s.validate(),
+            CheckSpec::Job(s) => s.validate(),
+            CheckSpec::Stream(s) => s.validate(),
         };
         invalid.map_err(|msg| doc.err(span.start..span.start + 1, msg))?;
         Ok(spec)
@@ -220,6 +234,8 @@ impl CheckSpec {
             CheckSpec::Sql(s) => sql::run(s, ctx).await,
             CheckSpec::Plan(s) => plan::run(s, ctx).await,
             CheckSpec::AuthMatrix(s) => auth_matrix::run(s, ctx).await,
+            CheckSpec::Job(s) => job::run(s, ctx).await,
+            CheckSpec::Stream(s) => stream::run(s, ctx).await,
         }
     }
 }

@@ -67,6 +67,13 @@ pub enum Evidence {
         cols: Vec<String>,
         cells: Vec<Vec<GridCell>>,
     },
+    /// Resident memory of the service's process tree during a transfer: the first sample is
+    /// the baseline before it started.
+    Memory {
+        samples_kib: Vec<u64>,
+        growth_kib: u64,
+        limit_kib: u64,
+    },
     /// A query plan as an indented tree; `offending` is the line of the step at fault.
     Plan {
         dialect: String,
@@ -141,6 +148,7 @@ impl Outcome {
                 }
                 Evidence::Note { text } => scrub(text),
                 Evidence::Plan { lines, .. } => lines.iter_mut().for_each(scrub),
+                Evidence::Memory { .. } => {}
                 Evidence::Grid { cells, .. } => cells.iter_mut().flatten().for_each(|c| scrub(&mut c.actual)),
             }
         }

@@ -348,6 +348,21 @@ fn render_evidence(e: &Evidence, color: bool, verbose: bool) -> Vec<String> {
         }
         Evidence::Note { text } => text.lines().map(str::to_string).collect(),
         Evidence::Grid { rows, cols, cells } => render_grid(rows, cols, cells, color),
+        Evidence::Memory { samples_kib, growth_kib, limit_kib } => {
+            let mib = |k: u64| k as f64 / 1024.0;
+            let (lo, hi) =
+                (samples_kib.iter().min().copied().unwrap_or(0), samples_kib.iter().max().copied().unwrap_or(0));
+            let over = growth_kib > limit_kib;
+            let line = format!(
+                "memory {} baseline {:.0} MiB, peak {:.0} MiB, growth {:.1} MiB (limit {:.0} MiB)",
+                sparkline(samples_kib, 40),
+                mib(samples_kib.first().copied().unwrap_or(lo)),
+                mib(hi),
+                mib(*growth_kib),
+                mib(*limit_kib)
+            );
+            vec![if over { paint(color, RED, line) } else { line }]
+        }
         Evidence::Plan { dialect, lines, offending } => {
             let mut out = vec![format!("plan ({dialect}):")];
             for (i, l) in lines.iter().enumerate() {
@@ -360,6 +375,24 @@ fn render_evidence(e: &Evidence, color: bool, verbose: bool) -> Vec<String> {
             out
         }
     }
+}
+
+/// Samples as a one-line chart of at most `width` bars (each bar the peak of its slice).
+fn sparkline(samples: &[u64], width: usize) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    if samples.is_empty() {
+        return String::new();
+    }
+    let (lo, hi) = (*samples.iter().min().unwrap_or(&0), *samples.iter().max().unwrap_or(&0));
+    let per = samples.len().div_ceil(width.max(1));
+    samples
+        .chunks(per)
+        .map(|c| {
+            let v = *c.iter().max().unwrap_or(&lo);
+            let i = if hi == lo { 0 } else { ((v - lo) * 7 / (hi - lo)) as usize };
+            BARS[i.min(7)]
+        })
+        .collect()
 }
 
 /// A matrix as an aligned table: a right cell shows its status, a wrong one `✗ got (want)`.

@@ -53,6 +53,10 @@ pub struct Step {
     pub location: Location,
     /// Runs before the check with this index (`checks.len()`: after the last check).
     pub before: usize,
+    /// The checks that depend on this step. When it does not succeed (or, like a restart
+    /// under `--url`, cannot run), only these are left unjudged; without the list, every
+    /// later check that needs the service or the database is.
+    pub needed_by: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -61,6 +65,8 @@ struct StepCommon {
     id: String,
     #[allow(dead_code)]
     kind: String,
+    #[serde(default)]
+    needed_by: Vec<String>,
 }
 
 fn one() -> f64 {
@@ -191,15 +197,13 @@ impl Lab {
             }
         }
         for step in &self.steps {
-            if let crate::steps::StepSpec::Restart(r) = &step.spec {
-                for id in &r.needed_by {
-                    if !self.checks.iter().any(|c| &c.id == id) {
-                        return Err(Diagnostic {
-                            location: step.location.clone(),
-                            message: format!("needed_by names check {id:?}, which this lab does not define"),
-                            snippet: None,
-                        });
-                    }
+            for id in &step.needed_by {
+                if !self.checks.iter().any(|c| &c.id == id) {
+                    return Err(Diagnostic {
+                        location: step.location.clone(),
+                        message: format!("needed_by names check {id:?}, which this lab does not define"),
+                        snippet: None,
+                    });
                 }
             }
         }
@@ -255,8 +259,8 @@ fn parse_step<'i>(doc: &Doc<'i>, item: toml::Spanned<toml::de::DeValue<'i>>) -> 
     let Some((kind_span, kind)) = string_entry(&table, "kind") else {
         return Err(doc.err(span, format!("this step has no `kind`; expected one of: {}", StepSpec::KINDS.join(", "))));
     };
-    let (common_tbl, rest) = split_table(table, &["id", "kind"]);
+    let (common_tbl, rest) = split_table(table, &["id", "kind", "needed_by"]);
     let common: StepCommon = doc.table(common_tbl, span.clone())?;
     let spec = StepSpec::parse(doc, &kind, kind_span, rest, span)?;
-    Ok(Step { id: common.id, spec, location, before: 0 })
+    Ok(Step { id: common.id, spec, location, before: 0, needed_by: common.needed_by })
 }

@@ -1,7 +1,8 @@
 //! Steps: setup a lab needs between checks that is not itself scored — seed rows, restart
-//! the service, run setup SQL. One kind = one file here + one variant of [`StepSpec`].
+//! the service, run setup SQL, make one request through the service's API. One kind = one file here + one variant of [`StepSpec`].
 //! Steps sit between checks in the order the spec writes them.
 
+pub mod http;
 pub mod restart;
 pub mod seed;
 pub mod sql;
@@ -16,16 +17,18 @@ pub enum StepSpec {
     Seed(seed::Spec),
     Restart(restart::Spec),
     Sql(sql::Spec),
+    Http(Box<http::Spec>),
 }
 
 impl StepSpec {
-    pub const KINDS: &'static [&'static str] = &["seed", "restart", "sql"];
+    pub const KINDS: &'static [&'static str] = &["seed", "restart", "sql", "http"];
 
     pub fn kind(&self) -> &'static str {
         match self {
             StepSpec::Seed(_) => "seed",
             StepSpec::Restart(_) => "restart",
             StepSpec::Sql(_) => "sql",
+            StepSpec::Http(_) => "http",
         }
     }
 
@@ -45,6 +48,7 @@ impl StepSpec {
             "seed" => StepSpec::Seed(doc.table(rest, span.clone())?),
             "restart" => StepSpec::Restart(doc.table(rest, span.clone())?),
             "sql" => StepSpec::Sql(doc.table(rest, span.clone())?),
+            "http" => StepSpec::Http(Box::new(doc.table(rest, span.clone())?)),
             other => {
                 return Err(doc.err(
                     kind_span,
@@ -56,6 +60,7 @@ impl StepSpec {
             StepSpec::Seed(s) => s.validate(),
             StepSpec::Restart(_) => Ok(()),
             StepSpec::Sql(s) => s.validate(),
+            StepSpec::Http(s) => s.validate(),
         };
         invalid.map_err(|msg| doc.err(span.start..span.start + 1, msg))?;
         Ok(spec)

@@ -6,10 +6,4 @@ use serde::Deserialize;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Spec {
-    /// The checks that only mean something after a restart. When the restart cannot be done
-    /// (grading with `--url`), these are skipped and the rest of the lab still runs; without
-    /// this list, every later check that needs the service is skipped.
-    #[serde(default)]
-    pub needed_by: Vec<String>,
-}
+pub struct Spec {}
