@@ -25,3 +25,4 @@ pub mod spec;
 pub mod steps;
 pub mod template;
 pub mod token;
+pub mod upstream;

@@ -121,6 +121,88 @@ pub async fn probe(
     all
 }
 
+/// What a timed closed-loop run measured.
+pub struct LoadResult {
+    /// Latency of every answered request, whatever its status.
+    pub latencies: Latencies,
+    pub requests: u64,
+    /// Transport errors and 5xx answers.
+    pub errors: u64,
+    pub first_error: Option<String>,
+    /// Answers below 500 with a status other than the expected one.
+    pub unexpected: u64,
+    pub first_unexpected: Option<u16>,
+    pub elapsed: Duration,
+}
+
+/// `connections` workers, each sending its next request as soon as the last one answered,
+/// until `duration` has passed (a request in flight then is still waited for, bounded by
+/// its own timeout).
+pub async fn run_for(
+    client: &reqwest::Client,
+    req: &Prepared,
+    connections: usize,
+    duration: Duration,
+    status: &crate::matching::StatusExpect,
+) -> LoadResult {
+    let started = Instant::now();
+    let until = started + duration;
+    let mut tasks = JoinSet::new();
+    for _ in 0..connections.max(1) {
+        let (client, req, status) = (client.clone(), req.clone(), status.clone());
+        tasks.spawn(async move {
+            let mut mine = LoadResult {
+                latencies: Latencies::new(),
+                requests: 0,
+                errors: 0,
+                first_error: None,
+                unexpected: 0,
+                first_unexpected: None,
+                elapsed: Duration::ZERO,
+            };
+            while Instant::now() < until {
+                mine.requests += 1;
+                match req.send(&client).await {
+                    Ok(r) => {
+                        mine.latencies.record(r.elapsed);
+                        if r.status >= 500 {
+                            mine.errors += 1;
+                            mine.first_error.get_or_insert(format!("HTTP {}", r.status));
+                        } else if !status.matches(r.status) {
+                            mine.unexpected += 1;
+                            mine.first_unexpected.get_or_insert(r.status);
+                        }
+                    }
+                    Err(e) => {
+                        mine.errors += 1;
+                        mine.first_error.get_or_insert(e);
+                    }
+                }
+            }
+            mine
+        });
+    }
+    let mut all = LoadResult {
+        latencies: Latencies::new(),
+        requests: 0,
+        errors: 0,
+        first_error: None,
+        unexpected: 0,
+        first_unexpected: None,
+        elapsed: Duration::ZERO,
+    };
+    while let Some(Ok(part)) = tasks.join_next().await {
+        all.latencies.merge(&part.latencies);
+        all.requests += part.requests;
+        all.errors += part.errors;
+        all.unexpected += part.unexpected;
+        all.first_error = all.first_error.or(part.first_error);
+        all.first_unexpected = all.first_unexpected.or(part.first_unexpected);
+    }
+    all.elapsed = started.elapsed();
+    all
+}
+
 /// Latency samples in microseconds.
 pub struct Latencies(Histogram<u64>);
 
@@ -154,6 +236,26 @@ impl Latencies {
         self.0.add(&other.0).expect("same bounds");
     }
 
+    /// How many samples fall in each bucket `(previous bound, bound]` (bounds in ms; the
+    /// last bound may be infinite).
+    pub fn counts_up_to(&self, bounds_ms: &[f64]) -> Vec<u64> {
+        let mut below = 0u64;
+        bounds_ms
+            .iter()
+            .map(|&b| {
+                let upto = if b.is_infinite() {
+                    self.0.len()
+                } else {
+                    let us = (b * 1000.0) as u64;
+                    self.0.iter_recorded().filter(|v| v.value_iterated_to() <= us).map(|v| v.count_at_value()).sum()
+                };
+                let n = upto.saturating_sub(below);
+                below = upto.max(below);
+                n
+            })
+            .collect()
+    }
+
     pub fn percentiles(&self) -> Percentiles {
         let ms = |us: u64| us as f64 / 1000.0;
         Percentiles {
@@ -181,6 +283,15 @@ mod tests {
         assert!((p.p50_ms - 50.0).abs() < 0.1, "{p:?}");
         assert!((p.p95_ms - 95.0).abs() < 0.1, "{p:?}");
         assert!((p.max_ms - 100.0).abs() < 0.1, "{p:?}");
+    }
+
+    #[test]
+    fn counts_per_bucket() {
+        let mut l = Latencies::new();
+        for ms in [1, 3, 3, 8, 400] {
+            l.record(Duration::from_millis(ms));
+        }
+        assert_eq!(l.counts_up_to(&[2.0, 5.0, 10.0, f64::INFINITY]), vec![1, 2, 1, 1]);
     }
 
     #[test]

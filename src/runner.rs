@@ -62,6 +62,7 @@ pub async fn run_lab(
     }
     let mut config = config.clone();
     let db = database(lab, &mut config, opts.url.is_some(), reporter).await?;
+    let upstreams = if opts.url.is_some() { Vec::new() } else { start_upstreams(lab, &mut config, reporter).await? };
     let config = &config;
     let mut host = Host { service: None, not_ready: None, url_mode: opts.url.is_some() };
     let mut ctx = Ctx {
@@ -75,6 +76,8 @@ pub async fn run_lab(
         db,
         service_pid: None,
         seeded: Default::default(),
+        upstreams,
+        service_output: None,
     };
     if let Some(s) = config.service_env("JWT_SECRET") {
         ctx.secrets.push(s);
@@ -102,10 +105,12 @@ pub async fn run_lab(
                 Some(not_ready) => not_ready,
                 None => {
                     ctx.service_pid = host.service.as_ref().and_then(Service::pid);
+                    ctx.service_output = host.service.as_ref().map(|s| s.output.clone());
                     check.spec.run(&mut ctx).await
                 }
             },
         };
+        outcome.evidence.extend(upstream_calls(&ctx.upstreams, t));
         outcome.redact(&ctx.secrets);
         let record = CheckRecord {
             id: check.id.clone(),
@@ -205,6 +210,61 @@ async fn database(
     Ok(DbHandle { url: Some(p.url), throwaway: p.throwaway, conn: None })
 }
 
+/// Start a stand-in for every dependency an `upstream` step names, before the service
+/// starts, and hand each one's URL to the service through its variable.
+async fn start_upstreams(
+    lab: &Lab,
+    config: &mut Config,
+    reporter: &mut dyn Reporter,
+) -> Result<Vec<crate::upstream::Upstream>, Error> {
+    let mut started: Vec<crate::upstream::Upstream> = Vec::new();
+    for step in &lab.steps {
+        let StepSpec::Upstream(s) = &step.spec else { continue };
+        if started.iter().any(|u| u.env == s.env) {
+            continue;
+        }
+        let up = crate::upstream::Upstream::start(&s.env, steps::upstream::initial_mode())
+            .await
+            .map_err(|e| Error::Environment(format!("cannot open a loopback port for the {} stand-in: {e}", s.env)))?;
+        reporter.on_event(&Event::Service { message: format!("stand-in for {} listening at {}", s.env, up.url) });
+        config.service.env.insert(s.env.clone(), up.url.clone());
+        started.push(up);
+    }
+    Ok(started)
+}
+
+/// What the stand-ins saw while a check ran, as evidence.
+fn upstream_calls(upstreams: &[crate::upstream::Upstream], since: Instant) -> Vec<Evidence> {
+    use crate::upstream::End;
+    upstreams
+        .iter()
+        .filter_map(|u| {
+            let calls = u.calls_since(since);
+            (!calls.is_empty()).then(|| Evidence::Upstream {
+                env: u.env.clone(),
+                calls: calls
+                    .into_iter()
+                    .map(|c| {
+                        let (end, lasted) = match &c.ended {
+                            Some((at, End::Answered(s))) => (format!("answered {s}"), *at - c.arrived),
+                            Some((at, End::GaveUp)) => ("gave up".to_string(), *at - c.arrived),
+                            None => ("open".to_string(), c.arrived.elapsed()),
+                        };
+                        crate::checks::UpstreamCall {
+                            method: c.method,
+                            path: c.path,
+                            behaviour: c.mode,
+                            arrived_ms: (c.arrived - since).as_millis() as u64,
+                            end,
+                            lasted_ms: Some(lasted.as_millis() as u64),
+                        }
+                    })
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
 async fn run_step(
     step: &Step,
     host: &mut Host,
@@ -215,13 +275,14 @@ async fn run_step(
     let config = ctx.config;
     let mut outcome = match &step.spec {
         StepSpec::Restart(_) => host.restart(config, reporter).await?,
+        StepSpec::Upstream(s) => steps::upstream::run(s, ctx),
         _ => match host.prepare(Needs::Service, config, reporter).await? {
             Some(not_ready) => not_ready,
             None => match &step.spec {
                 StepSpec::Seed(s) => steps::seed::run(&step.id, s, ctx).await,
                 StepSpec::Sql(s) => steps::sql::run(s, ctx).await,
                 StepSpec::Http(s) => steps::http::run(s, ctx).await,
-                StepSpec::Restart(_) => unreachable!("handled above"),
+                StepSpec::Restart(_) | StepSpec::Upstream(_) => unreachable!("handled above"),
             },
         },
     };

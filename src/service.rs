@@ -34,6 +34,11 @@ impl Output {
         }
     }
 
+    /// Read every captured line without copying them.
+    pub fn with_lines<T>(&self, f: impl FnOnce(&[(Stream, String)]) -> T) -> T {
+        f(&self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     pub fn tail(&self, n: usize) -> Vec<String> {
         let v = self.0.lock().unwrap_or_else(|e| e.into_inner());
         v[v.len().saturating_sub(n)..].iter().map(|(_, l)| l.clone()).collect()

@@ -1,5 +1,8 @@
-//! `kind = "artifact"`: a file the learner wrote (OpenAPI document, TOML/YAML/JSON config)
-//! exists, parses, satisfies a lab JSON Schema, and, for OpenAPI, documents the lab's routes.
+//! `kind = "artifact"`: a file the learner wrote (OpenAPI document, TOML/YAML/JSON config,
+//! an SLO, Prometheus alert rules) exists, parses, satisfies a lab JSON Schema, and, for
+//! OpenAPI, documents the lab's routes; an SLO must be concrete and at least as strict as
+//! the lab's floor; alert rules must cover the required severities and name only metrics
+//! the running service exposes.
 
 use super::{Ctx, Evidence, Outcome};
 use crate::openapi;
@@ -19,6 +22,14 @@ pub struct Spec {
     /// For OpenAPI: operations (`"POST /customers"`) that must be documented.
     #[serde(default)]
     pub routes: Vec<String>,
+    /// For `slo`: the loosest objectives the lab accepts.
+    pub floor: Option<crate::slo::Floor>,
+    /// For `alert_rules`: severities (`labels.severity`) at least one alert must have.
+    #[serde(default)]
+    pub severities: Vec<String>,
+    /// For `alert_rules`: the metrics path of the running service; every metric an `expr`
+    /// names must be exposed there.
+    pub exposed_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
@@ -28,6 +39,8 @@ pub enum Format {
     Yaml,
     Json,
     Toml,
+    Slo,
+    AlertRules,
 }
 
 impl Spec {
@@ -38,7 +51,23 @@ impl Spec {
         for r in &self.routes {
             openapi::parse_operation(r)?;
         }
+        if self.floor.is_some() != (self.format == Format::Slo) {
+            return Err("format = \"slo\" needs `floor`, and only it takes one".into());
+        }
+        if (!self.severities.is_empty() || self.exposed_by.is_some()) && self.format != Format::AlertRules {
+            return Err("`severities` and `exposed_by` only apply to format = \"alert_rules\"".into());
+        }
+        if let Some(p) = &self.exposed_by
+            && !p.starts_with('/')
+        {
+            return Err(format!("exposed_by {p:?}: expected a path like \"/metrics\""));
+        }
         Ok(())
+    }
+
+    /// Judging alert rules against live metrics needs the service.
+    pub fn needs_service(&self) -> bool {
+        self.exposed_by.is_some()
     }
 }
 
@@ -46,13 +75,15 @@ impl Spec {
 pub fn parse(format: Format, text: &str) -> Result<Value, String> {
     match format {
         Format::Openapi => openapi::parse(text),
-        Format::Yaml => yaml_serde::from_str(text).map_err(|e| format!("not valid YAML: {e}")),
+        Format::Yaml | Format::AlertRules => yaml_serde::from_str(text).map_err(|e| format!("not valid YAML: {e}")),
         Format::Json => serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}")),
-        Format::Toml => toml::from_str(text).map_err(|e: toml::de::Error| format!("not valid TOML: {}", e.message())),
+        Format::Toml | Format::Slo => {
+            toml::from_str(text).map_err(|e: toml::de::Error| format!("not valid TOML: {}", e.message()))
+        }
     }
 }
 
-pub fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
+pub async fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
     let path = ctx.config.artifact_path(spec.artifact.as_deref(), &spec.file);
     let shown = path.display().to_string();
     let text = match std::fs::read_to_string(&path) {
@@ -60,6 +91,23 @@ pub fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Outcome::fail(format!("{shown} does not exist")),
         Err(e) => return Outcome::fail(format!("cannot read {shown}: {e}")),
     };
+    if let (Format::Slo, Some(floor)) = (spec.format, &spec.floor) {
+        return match crate::slo::parse(&shown, &text, Some(floor)) {
+            Ok(s) => Outcome::pass(format!(
+                "{shown}: availability {}%, p95 {} ms, page above {}% errors over {} min",
+                s.availability_percent, s.p95_latency_ms, s.error_rate_alert_percent, s.paging_window_minutes
+            )),
+            Err(problems) => {
+                Outcome::fail(format!("{}: {}", problems[0].location, problems[0].message)).with(Evidence::Output {
+                    label: format!("{} problem(s)", problems.len()),
+                    lines: problems
+                        .iter()
+                        .flat_map(|d| d.to_string().lines().map(str::to_string).collect::<Vec<_>>())
+                        .collect(),
+                })
+            }
+        };
+    }
     let doc = match parse(spec.format, &text) {
         Ok(d) => d,
         Err(e) => return Outcome::fail(format!("{shown}: {e}")),
@@ -83,6 +131,24 @@ pub fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
                 expected: "valid against the lab's schema".into(),
                 actual: e.to_string(),
             });
+        }
+    }
+    if spec.format == Format::AlertRules {
+        let exposed = match &spec.exposed_by {
+            None => None,
+            Some(p) => {
+                let req = crate::request::RequestSpec { path: p.clone(), ..super::metrics::scrape() };
+                match super::metrics::fetch(ctx, &req).await {
+                    Ok(e) => Some(e.names().into_iter().map(str::to_string).collect()),
+                    Err(o) => {
+                        return Outcome::fail(format!("cannot check {shown} against the live metrics: {}", o.message))
+                            .with_all(o.evidence);
+                    }
+                }
+            }
+        };
+        for (what, expected, actual) in crate::prom::rules::problems(&doc, &text, &spec.severities, exposed.as_ref()) {
+            problems.push(Evidence::Assert { what: format!("{shown}{what}"), expected, actual });
         }
     }
     let missing = openapi::missing_routes(&doc, &spec.routes);

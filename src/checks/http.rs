@@ -48,6 +48,9 @@ pub struct Expect {
     /// object (e.g. a next-page cursor that must be a string, or null on the last page).
     #[serde(default)]
     pub types: BTreeMap<String, String>,
+    /// The whole exchange must take at most this long (e.g. a service that must give up on a
+    /// hanging dependency within 3 s). Set the request's `timeout_ms` above it.
+    pub within_ms: Option<u64>,
 }
 
 const JSON_TYPES: &[&str] = &["null", "string", "number", "integer", "boolean", "array", "object"];
@@ -87,6 +90,14 @@ impl Spec {
             if !JSON_TYPES.contains(&t.as_str()) {
                 return Err(format!("expect.types.{p}: {t:?} is not one of {}", JSON_TYPES.join(", ")));
             }
+        }
+        let timeout = self.request.timeout_ms.unwrap_or(crate::request::DEFAULT_TIMEOUT.as_millis() as u64);
+        if let Some(w) = self.expect.within_ms
+            && w >= timeout
+        {
+            return Err(format!(
+                "expect.within_ms = {w} needs request.timeout_ms above it (now {timeout}), so a slow answer is measured instead of cut off"
+            ));
         }
         for (name, from) in &self.capture {
             if !(from.starts_with('/') || from.starts_with("header:") || from.is_empty()) {
@@ -216,6 +227,10 @@ pub fn judge(expect: &Expect, resp: &Response, schemas: &Schemas) -> (Vec<Assert
             _ => actual.to_string(),
         };
         push(format!("type of {ptr}"), want.clone(), shown, ok);
+    }
+    if let Some(limit) = expect.within_ms {
+        let took = resp.elapsed.as_millis();
+        push("answered within".into(), format!("{limit} ms"), format!("{took} ms"), took <= u128::from(limit));
     }
     if let Some(want_empty) = expect.body_empty {
         let is_empty = resp.body.is_empty();

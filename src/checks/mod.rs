@@ -8,13 +8,16 @@ pub mod doc;
 pub mod http;
 pub mod job;
 pub mod load_probe;
+pub mod logs;
+pub mod metrics;
 mod outcome;
 pub mod plan;
+pub mod slo;
 pub mod sql;
 pub mod startup;
 pub mod stream;
 
-pub use outcome::{Evidence, GridCell, Outcome, Verdict};
+pub use outcome::{Bar, Distribution, Evidence, GridCell, Outcome, UpstreamCall, Verdict};
 
 use crate::config::Config;
 use crate::spec::de::Doc;
@@ -37,6 +40,9 @@ pub enum CheckSpec {
     AuthMatrix(auth_matrix::Spec),
     Job(job::Spec),
     Stream(stream::Spec),
+    Logs(logs::Spec),
+    Metrics(metrics::Spec),
+    Slo(slo::Spec),
 }
 
 /// What a check may use while it runs.
@@ -56,6 +62,10 @@ pub struct Ctx<'a> {
     pub service_pid: Option<i32>,
     /// Values of seeded columns later seeds refer to, by `table.column`.
     pub seeded: std::collections::BTreeMap<String, Vec<crate::db::generate::Cell>>,
+    /// Stand-in dependencies running for this lab (none with `--url`).
+    pub upstreams: Vec<crate::upstream::Upstream>,
+    /// What the running service printed (None with `--url` or before it starts).
+    pub service_output: Option<crate::service::Output>,
 }
 
 /// The learner's database for this run, connected on first use.
@@ -140,8 +150,22 @@ impl Ctx<'_> {
 }
 
 impl CheckSpec {
-    pub const KINDS: &'static [&'static str] =
-        &["http", "load_probe", "doc", "artifact", "startup", "command", "sql", "plan", "auth_matrix", "job", "stream"];
+    pub const KINDS: &'static [&'static str] = &[
+        "http",
+        "load_probe",
+        "doc",
+        "artifact",
+        "startup",
+        "command",
+        "sql",
+        "plan",
+        "auth_matrix",
+        "job",
+        "stream",
+        "logs",
+        "metrics",
+        "slo",
+    ];
 
     pub fn needs(&self) -> Needs {
         match self {
@@ -152,9 +176,13 @@ impl CheckSpec {
             | CheckSpec::Plan(_)
             | CheckSpec::AuthMatrix(_)
             | CheckSpec::Job(_)
-            | CheckSpec::Stream(_) => Needs::Service,
+            | CheckSpec::Stream(_)
+            | CheckSpec::Logs(_)
+            | CheckSpec::Metrics(_)
+            | CheckSpec::Slo(_) => Needs::Service,
             // The learner's tests may bind PORT themselves, so the shared instance steps aside.
             CheckSpec::Startup(_) | CheckSpec::Command(_) => Needs::Exclusive,
+            CheckSpec::Artifact(s) if s.needs_service() => Needs::Service,
             CheckSpec::Doc(_) | CheckSpec::Artifact(_) => Needs::Nothing,
         }
     }
@@ -176,6 +204,9 @@ impl CheckSpec {
             CheckSpec::AuthMatrix(_) => "auth_matrix",
             CheckSpec::Job(_) => "job",
             CheckSpec::Stream(_) => "stream",
+            CheckSpec::Logs(_) => "logs",
+            CheckSpec::Metrics(_) => "metrics",
+            CheckSpec::Slo(_) => "slo",
         }
     }
 
@@ -199,6 +230,9 @@ impl CheckSpec {
             "auth_matrix" => CheckSpec::AuthMatrix(doc.table(rest, span.clone())?),
             "job" => CheckSpec::Job(doc.table(rest, span.clone())?),
             "stream" => CheckSpec::Stream(doc.table(rest, span.clone())?),
+            "logs" => CheckSpec::Logs(doc.table(rest, span.clone())?),
+            "metrics" => CheckSpec::Metrics(doc.table(rest, span.clone())?),
+            "slo" => CheckSpec::Slo(doc.table(rest, span.clone())?),
             other => {
                 return Err(doc.err(
                     kind_span,
@@ -218,6 +252,9 @@ impl CheckSpec {
             CheckSpec::AuthMatrix(s) => s.validate(),
             CheckSpec::Job(s) => s.validate(),
             CheckSpec::Stream(s) => s.validate(),
+            CheckSpec::Logs(s) => s.validate(),
+            CheckSpec::Metrics(s) => s.validate(),
+            CheckSpec::Slo(s) => s.validate(),
         };
         invalid.map_err(|msg| doc.err(span.start..span.start + 1, msg))?;
         Ok(spec)
@@ -228,7 +265,7 @@ impl CheckSpec {
             CheckSpec::Http(s) => http::run(s, ctx).await,
             CheckSpec::LoadProbe(s) => load_probe::run(s, ctx).await,
             CheckSpec::Doc(s) => doc::run(s, ctx),
-            CheckSpec::Artifact(s) => artifact::run(s, ctx),
+            CheckSpec::Artifact(s) => artifact::run(s, ctx).await,
             CheckSpec::Startup(s) => startup::run(s, ctx).await,
             CheckSpec::Command(s) => command::run(s, ctx).await,
             CheckSpec::Sql(s) => sql::run(s, ctx).await,
@@ -236,6 +273,9 @@ impl CheckSpec {
             CheckSpec::AuthMatrix(s) => auth_matrix::run(s, ctx).await,
             CheckSpec::Job(s) => job::run(s, ctx).await,
             CheckSpec::Stream(s) => stream::run(s, ctx).await,
+            CheckSpec::Logs(s) => logs::run(s, ctx).await,
+            CheckSpec::Metrics(s) => metrics::run(s, ctx).await,
+            CheckSpec::Slo(s) => slo::run(s, ctx).await,
         }
     }
 }

@@ -80,6 +80,51 @@ pub enum Evidence {
         lines: Vec<String>,
         offending: Option<usize>,
     },
+    /// Calls the service made to a stand-in dependency during the check.
+    Upstream {
+        env: String,
+        calls: Vec<UpstreamCall>,
+    },
+    /// Latency of a load run as a distribution beside the objective it is held to.
+    Distribution(Box<Distribution>),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UpstreamCall {
+    pub method: String,
+    pub path: String,
+    /// What the stand-in was set to do.
+    pub behaviour: String,
+    /// Milliseconds after the check started.
+    pub arrived_ms: u64,
+    /// `answered 500`, `gave up` (the service closed the connection), or `open` (still
+    /// waiting when the check ended).
+    pub end: String,
+    /// How long the call lasted, when it ended.
+    pub lasted_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Distribution {
+    pub requests: u64,
+    pub errors: u64,
+    pub connections: usize,
+    pub duration_ms: u64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    /// Counts per latency bucket `(previous bound, upper_ms]`, in order.
+    pub bars: Vec<Bar>,
+    pub slo_p95_ms: f64,
+    /// The bucket the service's own histogram puts its p95 in (upper None: +Inf).
+    pub service_p95: Option<(f64, Option<f64>)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Bar {
+    pub upper_ms: f64,
+    pub count: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -148,7 +193,8 @@ impl Outcome {
                 }
                 Evidence::Note { text } => scrub(text),
                 Evidence::Plan { lines, .. } => lines.iter_mut().for_each(scrub),
-                Evidence::Memory { .. } => {}
+                Evidence::Memory { .. } | Evidence::Distribution(_) => {}
+                Evidence::Upstream { calls, .. } => calls.iter_mut().for_each(|c| scrub(&mut c.path)),
                 Evidence::Grid { cells, .. } => cells.iter_mut().flatten().for_each(|c| scrub(&mut c.actual)),
             }
         }

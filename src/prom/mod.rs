@@ -5,6 +5,7 @@
 
 pub mod histogram;
 pub mod promql;
+pub mod rules;
 
 use std::collections::BTreeMap;
 

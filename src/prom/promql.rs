@@ -44,7 +44,7 @@ const LABEL_LISTS: &[&str] = &["by", "without", "on", "ignoring", "group_left", 
 pub fn metric_names(expr: &str) -> Vec<String> {
     let chars: Vec<char> = expr.chars().collect();
     let mut names: Vec<String> = Vec::new();
-    let mut add = |n: String, names: &mut Vec<String>| {
+    let add = |n: String, names: &mut Vec<String>| {
         if !names.contains(&n) {
             names.push(n);
         }

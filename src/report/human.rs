@@ -30,11 +30,11 @@ const INDENT: &str = "      ";
 
 const CURL_NOTE: &str = "curl lines use $LABGRADE_TOKEN: export LABGRADE_TOKEN=$(labgrade token)";
 
-const GREEN: Style = AnsiColor::Green.on_default();
-const RED: Style = AnsiColor::Red.on_default();
-const YELLOW: Style = AnsiColor::Yellow.on_default();
+pub(super) const GREEN: Style = AnsiColor::Green.on_default();
+pub(super) const RED: Style = AnsiColor::Red.on_default();
+pub(super) const YELLOW: Style = AnsiColor::Yellow.on_default();
 const CYAN: Style = AnsiColor::Cyan.on_default();
-const DIM: Style = Style::new().dimmed();
+pub(super) const DIM: Style = Style::new().dimmed();
 const BOLD: Style = Style::new().bold();
 
 /// The human terminal reporter.
@@ -182,7 +182,7 @@ impl Drop for HumanReporter {
 }
 
 /// `text` in `style`, or plain when colour is off.
-fn paint(color: bool, style: Style, text: impl Display) -> String {
+pub(super) fn paint(color: bool, style: Style, text: impl Display) -> String {
     if color && !style.is_plain() { format!("{style}{text}{style:#}") } else { text.to_string() }
 }
 
@@ -363,6 +363,8 @@ fn render_evidence(e: &Evidence, color: bool, verbose: bool) -> Vec<String> {
             );
             vec![if over { paint(color, RED, line) } else { line }]
         }
+        Evidence::Upstream { env, calls } => super::charts::upstream(env, calls, color),
+        Evidence::Distribution(d) => super::charts::distribution(d, color),
         Evidence::Plan { dialect, lines, offending } => {
             let mut out = vec![format!("plan ({dialect}):")];
             for (i, l) in lines.iter().enumerate() {

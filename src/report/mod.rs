@@ -1,6 +1,7 @@
 //! Reporters: consumers of run [`Event`]s. The runner emits events; each reporter renders them
 //! its own way and knows nothing else about checks (the cargo-nextest split).
 
+mod charts;
 pub mod human;
 pub mod json;
 

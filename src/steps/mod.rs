@@ -1,11 +1,13 @@
 //! Steps: setup a lab needs between checks that is not itself scored — seed rows, restart
-//! the service, run setup SQL, make one request through the service's API. One kind = one file here + one variant of [`StepSpec`].
+//! the service, run setup SQL, make one request through the service's API, set how a
+//! stand-in dependency behaves. One kind = one file here + one variant of [`StepSpec`].
 //! Steps sit between checks in the order the spec writes them.
 
 pub mod http;
 pub mod restart;
 pub mod seed;
 pub mod sql;
+pub mod upstream;
 
 use crate::spec::Diagnostic;
 use crate::spec::de::Doc;
@@ -18,10 +20,11 @@ pub enum StepSpec {
     Restart(restart::Spec),
     Sql(sql::Spec),
     Http(Box<http::Spec>),
+    Upstream(upstream::Spec),
 }
 
 impl StepSpec {
-    pub const KINDS: &'static [&'static str] = &["seed", "restart", "sql", "http"];
+    pub const KINDS: &'static [&'static str] = &["seed", "restart", "sql", "http", "upstream"];
 
     pub fn kind(&self) -> &'static str {
         match self {
@@ -29,6 +32,7 @@ impl StepSpec {
             StepSpec::Restart(_) => "restart",
             StepSpec::Sql(_) => "sql",
             StepSpec::Http(_) => "http",
+            StepSpec::Upstream(_) => "upstream",
         }
     }
 
@@ -49,6 +53,7 @@ impl StepSpec {
             "restart" => StepSpec::Restart(doc.table(rest, span.clone())?),
             "sql" => StepSpec::Sql(doc.table(rest, span.clone())?),
             "http" => StepSpec::Http(Box::new(doc.table(rest, span.clone())?)),
+            "upstream" => StepSpec::Upstream(doc.table(rest, span.clone())?),
             other => {
                 return Err(doc.err(
                     kind_span,
@@ -61,6 +66,7 @@ impl StepSpec {
             StepSpec::Restart(_) => Ok(()),
             StepSpec::Sql(s) => s.validate(),
             StepSpec::Http(s) => s.validate(),
+            StepSpec::Upstream(s) => s.validate(),
         };
         invalid.map_err(|msg| doc.err(span.start..span.start + 1, msg))?;
         Ok(spec)

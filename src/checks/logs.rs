@@ -1,0 +1,362 @@
+//! `kind = "logs"`: what the service printed, judged as structured logs. The grader sends
+//! its own requests, each with an `X-Request-Id` of its own making, and finds the JSON lines
+//! that carry it: one of them must have the expected fields, level and status. Lines that
+//! are not JSON are tolerated and counted. `forbid_secrets` fails any line — stdout or
+//! stderr, from the start of the service — that holds the learner's secret or a token the
+//! grader sent.
+
+use super::{Ctx, Evidence, Outcome};
+use crate::matching::Pattern;
+use crate::request::RequestSpec;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// Requests whose log lines are judged; each gets its own request id.
+    #[serde(default)]
+    pub requests: Vec<RequestSpec>,
+    #[serde(default)]
+    pub expect: Expect,
+    /// No line may contain JWT_SECRET, a database password, or any token minted so far.
+    #[serde(default)]
+    pub forbid_secrets: bool,
+    /// Text (or `~regex`) no line may contain.
+    #[serde(default)]
+    pub forbid: Vec<String>,
+    #[serde(default = "request_id_header")]
+    pub request_id_header: String,
+    /// How long a line may take to appear after its response.
+    #[serde(default = "wait")]
+    pub wait_ms: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// Top-level fields the line must have.
+    #[serde(default)]
+    pub fields: Vec<String>,
+    /// The line's `level` (a name; pino's numbers are understood).
+    pub level: Option<String>,
+    /// The line's `status` must be the status the response had.
+    #[serde(default)]
+    pub status: bool,
+}
+
+fn request_id_header() -> String {
+    "x-request-id".into()
+}
+fn wait() -> u64 {
+    2000
+}
+
+const LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error", "fatal"];
+
+impl Spec {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.requests.is_empty() && !self.forbid_secrets && self.forbid.is_empty() {
+            return Err("a logs check needs `requests` to correlate, or `forbid_secrets` / `forbid`".into());
+        }
+        if let Some(l) = &self.expect.level
+            && !LEVELS.contains(&l.as_str())
+        {
+            return Err(format!("expect.level {l:?} is not one of {}", LEVELS.join(", ")));
+        }
+        for f in &self.forbid {
+            Pattern::parse(f).map_err(|e| format!("forbid {f:?}: {e}"))?;
+        }
+        if self.wait_ms > 30_000 {
+            return Err("wait_ms is at most 30000".into());
+        }
+        Ok(())
+    }
+}
+
+/// pino and bunyan write levels as numbers.
+fn level_name(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.to_ascii_lowercase()),
+        Value::Number(n) => Some(
+            match n.as_u64()? {
+                10 => "trace",
+                20 => "debug",
+                30 => "info",
+                40 => "warn",
+                50 => "error",
+                60 => "fatal",
+                _ => return None,
+            }
+            .to_string(),
+        ),
+        _ => None,
+    }
+}
+
+/// Does the object carry `id` as the value of a field (at the top or one level down)?
+fn carries(obj: &Map<String, Value>, id: &str) -> bool {
+    obj.values().any(|v| match v {
+        Value::String(s) => s == id,
+        Value::Object(inner) => inner.values().any(|x| x.as_str() == Some(id)),
+        _ => false,
+    })
+}
+
+/// What is wrong with one JSON line, in words; empty when it satisfies `expect`.
+fn shortfalls(obj: &Map<String, Value>, expect: &Expect, status: Option<u16>) -> Vec<String> {
+    let mut out = Vec::new();
+    let missing: Vec<&str> = expect.fields.iter().filter(|f| !obj.contains_key(*f)).map(String::as_str).collect();
+    if !missing.is_empty() {
+        out.push(format!("no {}", missing.join(", ")));
+    }
+    if let Some(want) = &expect.level {
+        match obj.get("level") {
+            None => out.push(format!("no level (want {want})")),
+            Some(v) if level_name(v).as_deref() != Some(want.as_str()) => out.push(format!("level {v} (want {want})")),
+            _ => {}
+        }
+    }
+    if expect.status
+        && let Some(s) = status
+    {
+        let got = obj.get("status");
+        let same = got.is_some_and(|v| v.as_u64() == Some(u64::from(s)) || v.as_str() == Some(&s.to_string()));
+        if !same {
+            out.push(format!("status {} (the response was {s})", got.map_or("missing".into(), Value::to_string)));
+        }
+    }
+    out
+}
+
+/// The verdict on one request's lines. Pure: `Ok(line number)` of a line that satisfies
+/// the expectation, or what came closest.
+pub fn judge(lines: &[&str], id: &str, expect: &Expect, status: Option<u16>) -> Result<usize, String> {
+    let mut closest: Option<(usize, Vec<String>)> = None;
+    let mut unstructured: Option<usize> = None;
+    for (i, line) in lines.iter().enumerate() {
+        if !line.contains(id) {
+            continue;
+        }
+        let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(line.trim()) else {
+            unstructured.get_or_insert(i);
+            continue;
+        };
+        if !carries(&obj, id) {
+            continue;
+        }
+        let short = shortfalls(&obj, expect, status);
+        if short.is_empty() {
+            return Ok(i + 1);
+        }
+        if closest.as_ref().is_none_or(|(_, c)| short.len() < c.len()) {
+            closest = Some((i + 1, short));
+        }
+    }
+    Err(match (closest, unstructured) {
+        (Some((n, short)), _) => format!("output line {n} carries it but has {}", short.join("; ")),
+        (None, Some(i)) => format!("output line {} mentions it but is not a JSON object: {}", i + 1, cut(lines[i])),
+        (None, None) => "no line of the service's output carries it".into(),
+    })
+}
+
+fn cut(s: &str) -> String {
+    let c: String = s.chars().take(160).collect();
+    if c.len() < s.len() { format!("{c}…") } else { c }
+}
+
+/// Lines holding a forbidden value: (line number, which one).
+pub fn leaks(lines: &[&str], secrets: &[String], forbid: &[Pattern]) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        // Short values would match by accident; a real secret or token is longer.
+        if secrets.iter().filter(|s| s.len() >= 8).any(|s| line.contains(s.as_str())) {
+            out.push((i + 1, "a secret or a bearer token the grader sent".to_string()));
+        } else if let Some(p) = forbid.iter().find(|p| match p {
+            Pattern::Exact(text) => line.contains(text.as_str()),
+            Pattern::Regex(r) => r.is_match(line),
+        }) {
+            out.push((i + 1, p.describe()));
+        }
+    }
+    out
+}
+
+pub async fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
+    let Some(output) = ctx.service_output.clone() else {
+        return Outcome::skipped(
+            "labgrade reads the logs of the service it starts; with --url it cannot see them (grade without --url)",
+        );
+    };
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    let mut sent = Vec::new();
+    for (n, r) in spec.requests.iter().enumerate() {
+        let mut prepared = match ctx.prepare(r) {
+            Ok(p) => p,
+            Err(o) => return o,
+        };
+        let id = format!("lg-{}-{n}", &nonce[..12]);
+        prepared.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(&spec.request_id_header));
+        prepared.headers.push((spec.request_id_header.to_ascii_lowercase(), id.clone()));
+        let status = prepared.send(&ctx.client).await.map(|r| r.status);
+        sent.push((prepared, id, status));
+    }
+    // Lines are written when a response ends and reach us through a pipe: wait for them.
+    let deadline = Instant::now() + Duration::from_millis(spec.wait_ms);
+    let mut verdicts;
+    loop {
+        verdicts = output.with_lines(|all| {
+            let lines: Vec<&str> = all.iter().map(|(_, l)| l.as_str()).collect();
+            sent.iter()
+                .map(|(_, id, status)| judge(&lines, id, &spec.expect, status.as_ref().ok().copied()))
+                .collect::<Vec<_>>()
+        });
+        if verdicts.iter().all(Result::is_ok) || Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (total, not_json) = output.with_lines(|all| {
+        let not_json = all
+            .iter()
+            .filter(|(_, l)| !l.trim().is_empty() && serde_json::from_str::<Map<String, Value>>(l.trim()).is_err())
+            .count();
+        (all.len(), not_json)
+    });
+    let mut problems = Vec::new();
+    let mut curl = None;
+    for ((prepared, id, status), verdict) in sent.iter().zip(&verdicts) {
+        if let Err(why) = verdict {
+            let answered = match status {
+                Ok(s) => format!("answered {s}"),
+                Err(e) => format!("got no answer: {e}"),
+            };
+            problems.push(Evidence::Assert {
+                what: format!(
+                    "log line of {} {} ({}: {id}, {answered})",
+                    prepared.method,
+                    prepared.url.path(),
+                    spec.request_id_header
+                ),
+                expected: describe(&spec.expect),
+                actual: why.clone(),
+            });
+            curl.get_or_insert_with(|| Evidence::Curl {
+                line: format!("{}  # then look for {id} in the service's output", prepared.curl()),
+            });
+        }
+    }
+    if spec.forbid_secrets || !spec.forbid.is_empty() {
+        let forbid: Vec<Pattern> = spec.forbid.iter().filter_map(|f| Pattern::parse(f).ok()).collect();
+        let secrets = if spec.forbid_secrets { ctx.secrets.clone() } else { Vec::new() };
+        let found = output.with_lines(|all| {
+            let lines: Vec<&str> = all.iter().map(|(_, l)| l.as_str()).collect();
+            leaks(&lines, &secrets, &forbid)
+                .into_iter()
+                .map(|(n, what)| (n, what, cut(lines[n - 1])))
+                .collect::<Vec<_>>()
+        });
+        for (n, what, line) in found.iter().take(5) {
+            problems.push(Evidence::Assert {
+                what: format!("output line {n}"),
+                expected: format!("no {what}"),
+                actual: line.clone(), // the runner redacts the secret itself out of the report
+            });
+        }
+        if found.len() > 5 {
+            problems.push(Evidence::Note { text: format!("… and {} more line(s)", found.len() - 5) });
+        }
+    }
+    let counted = format!("{total} line(s) of output, {not_json} not JSON");
+    if problems.is_empty() {
+        let what = if sent.is_empty() {
+            "no line holds a secret or a token".to_string()
+        } else {
+            format!("{} request(s) found in the logs by request id", sent.len())
+        };
+        return Outcome::pass(format!("{what} ({counted})"));
+    }
+    let first = match &problems[0] {
+        Evidence::Assert { what, actual, .. } => format!("{what}: {actual}"),
+        _ => String::new(),
+    };
+    let tail = output.tail(12);
+    let mut out = Outcome::fail(first).with_all(problems.into_iter().skip(1));
+    out = out.with(Evidence::Output { label: format!("last lines of the service's output ({counted})"), lines: tail });
+    if let Some(c) = curl {
+        out = out.with(c);
+    }
+    out
+}
+
+fn describe(e: &Expect) -> String {
+    let mut parts = vec!["a JSON line carrying the request id".to_string()];
+    if !e.fields.is_empty() {
+        parts.push(format!("with {}", e.fields.join(", ")));
+    }
+    if let Some(l) = &e.level {
+        parts.push(format!("at level {l}"));
+    }
+    if e.status {
+        parts.push("and the response's status".into());
+    }
+    parts.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expect(level: Option<&str>, status: bool) -> Expect {
+        Expect {
+            fields: ["time", "level", "msg", "requestId", "route", "status", "durationMs"].map(String::from).to_vec(),
+            level: level.map(String::from),
+            status,
+        }
+    }
+
+    const GOOD: &str = r#"{"time":"2026-01-01T00:00:00Z","level":"info","msg":"request completed","requestId":"lg-1","method":"GET","route":"/invoices/{id}","status":200,"durationMs":1.2}"#;
+
+    #[test]
+    fn finds_the_line_by_request_id_among_noise() {
+        let lines = ["> node src/server.js", r#"{"level":"info","msg":"listening"}"#, GOOD];
+        assert_eq!(judge(&lines, "lg-1", &expect(Some("info"), true), Some(200)), Ok(3));
+        // Another request's id does not count, nor does a prefix of it.
+        assert!(judge(&lines, "lg-2", &expect(None, false), Some(200)).unwrap_err().contains("no line"));
+        assert!(judge(&lines, "lg-", &expect(None, false), Some(200)).is_err());
+    }
+
+    #[test]
+    fn says_what_the_closest_line_lacks() {
+        let partial = r#"{"level":"warn","requestId":"lg-1","status":"500"}"#;
+        let e = judge(&[partial], "lg-1", &expect(Some("info"), true), Some(200)).unwrap_err();
+        assert!(e.contains("line 1") && e.contains("no time, msg, route, durationMs"), "{e}");
+        assert!(e.contains("level \"warn\" (want info)") && e.contains("status \"500\" (the response was 200)"), "{e}");
+        // The status may be a string, the level a pino number.
+        let pino = r#"{"level":30,"time":1,"msg":"x","requestId":"lg-1","route":"/","status":"200","durationMs":1}"#;
+        assert_eq!(judge(&[pino], "lg-1", &expect(Some("info"), true), Some(200)), Ok(1));
+    }
+
+    #[test]
+    fn plain_text_lines_are_named_not_judged() {
+        let e = judge(&["GET /x 200 3ms lg-1"], "lg-1", &expect(None, false), Some(200)).unwrap_err();
+        assert!(e.contains("not a JSON object"), "{e}");
+    }
+
+    #[test]
+    fn the_id_may_sit_one_level_down() {
+        let nested = r#"{"level":"error","msg":"upstream failed","req":{"id":"lg-1"},"upstreamMs":2001}"#;
+        let e = Expect { fields: vec!["upstreamMs".into()], level: Some("error".into()), status: false };
+        assert_eq!(judge(&[nested], "lg-1", &e, None), Ok(1));
+    }
+
+    #[test]
+    fn leaks_of_secrets_and_patterns() {
+        let lines = ["ok", "config {\"jwtSecret\":\"s3cret-value\"}", "authorization: Bearer abc", "short x"];
+        let secrets = vec!["s3cret-value".to_string(), "x".to_string()];
+        let forbid = vec![Pattern::parse("~(?i)bearer ").unwrap(), Pattern::parse("ok").unwrap()];
+        let found = leaks(&lines, &secrets, &forbid);
+        assert_eq!(found.iter().map(|(n, _)| *n).collect::<Vec<_>>(), vec![1, 2, 3], "{found:?}");
+    }
+}
