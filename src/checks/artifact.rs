@@ -40,6 +40,7 @@ pub enum Format {
     Json,
     Toml,
     Slo,
+    #[serde(rename = "alert_rules")]
     AlertRules,
 }
 
@@ -167,7 +168,12 @@ pub async fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
         };
         Outcome::pass(format!("{shown} parses{what}"))
     } else {
-        Outcome::fail(format!("{shown}: {} problem(s)", problems.len())).with_all(problems)
+        let n = problems.len();
+        let mut out = Outcome::from_problems(problems, &format!("{shown}: {n} problem(s)"));
+        if n > 1 {
+            out.message = format!("{} (and {} more)", out.message, n - 1);
+        }
+        out
     }
 }
 

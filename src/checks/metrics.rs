@@ -211,7 +211,7 @@ pub fn total(exp: &Exposition, metric: &str, filter: &Filter) -> (f64, Vec<(Stri
         .filter(|s| selects(filter, &s.labels))
         .map(|s| (prom::format_labels(&s.labels), s.value))
         .collect();
-    (series.iter().map(|(_, v)| v).sum(), series)
+    (series.iter().map(|(_, v)| v).sum::<f64>() + 0.0, series)
 }
 
 fn label_values<'a>(exp: &'a Exposition, metric: &str, label: &str) -> BTreeSet<&'a str> {
@@ -308,11 +308,7 @@ fn verdict(problems: Vec<Evidence>, pass: String, curl: Option<Evidence>) -> Out
     if problems.is_empty() {
         return Outcome::pass(pass);
     }
-    let first = match &problems[0] {
-        Evidence::Assert { what, expected, actual } => format!("{what}: expected {expected}, got {actual}"),
-        _ => "the metrics are not as expected".into(),
-    };
-    Outcome::fail(first).with_all(problems.into_iter().skip(1)).with_all(curl)
+    Outcome::from_problems(problems, "the metrics are not as expected").with_all(curl)
 }
 
 #[cfg(test)]

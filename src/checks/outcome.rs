@@ -154,6 +154,20 @@ impl Outcome {
     pub fn skipped(message: impl Into<String>) -> Self {
         Outcome { verdict: Verdict::Skipped, message: message.into(), evidence: vec![] }
     }
+    /// A failure whose message is the first problem (an `Assert` reads "what: expected …,
+    /// got …") and whose evidence is the rest.
+    pub fn from_problems(mut problems: Vec<Evidence>, fallback: &str) -> Self {
+        let message = match problems.first() {
+            Some(Evidence::Assert { what, expected, actual }) => {
+                let m = format!("{what}: expected {expected}, got {actual}");
+                problems.remove(0);
+                m
+            }
+            _ => fallback.to_string(),
+        };
+        Outcome { verdict: Verdict::Fail, message, evidence: problems }
+    }
+
     pub fn with(mut self, e: Evidence) -> Self {
         self.evidence.push(e);
         self

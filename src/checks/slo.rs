@@ -183,7 +183,13 @@ fn read_slo(spec: &Spec, ctx: &Ctx<'_>) -> Result<Slo, Outcome> {
 async fn histogram_buckets(ctx: &mut Ctx<'_>, h: &HistogramSpec, filter: &Filter) -> Result<Vec<Bucket>, String> {
     let exp = metrics::fetch(ctx, &h.scrape).await.map_err(|o| o.message)?;
     let all = histogram::collect(&exp, &h.metric)?;
-    if all.is_empty() {
+    if all.iter().all(|h| h.buckets.is_empty()) {
+        if exp.type_of(&h.metric) == Some(crate::prom::MetricType::Summary) {
+            return Err(format!(
+                "{} is a summary, not a histogram: its quantiles are computed inside one process and cannot be compared or added up",
+                h.metric
+            ));
+        }
         let kind = exp.type_of(&h.metric).map_or("not exposed".to_string(), |t| format!("a {}", t.as_str()));
         return Err(format!("{} has no histogram buckets ({kind})", h.metric));
     }

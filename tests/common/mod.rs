@@ -100,10 +100,19 @@ pub fn not_passed(report: &serde_json::Value) -> Vec<String> {
 
 /// A copy of the reference repo without `remove`, sharing its node_modules.
 pub fn repo_copy_without(remove: &[String]) -> tempfile::TempDir {
+    repo_copy_changed(remove, &Default::default())
+}
+
+/// A copy of the reference repo without the `remove` files and with each file of `write`
+/// replaced by another file of the fixture (target → source).
+pub fn repo_copy_changed(remove: &[String], write: &std::collections::BTreeMap<String, String>) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&fixture(), dir.path());
     for r in remove {
         std::fs::remove_file(dir.path().join(r)).unwrap();
+    }
+    for (target, source) in write {
+        std::fs::copy(fixture().join(source), dir.path().join(target)).unwrap();
     }
     std::os::unix::fs::symlink(fixture().join("node_modules"), dir.path().join("node_modules")).unwrap();
     dir
