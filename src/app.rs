@@ -1,6 +1,6 @@
 //! The commands, wired together: parse → load → run → report → exit code.
 
-use crate::cli::{CheckArgs, Cli, Command, Format};
+use crate::cli::{CheckArgs, Cli, Command, Format, LoadArgs};
 use crate::config::{self, Config};
 use crate::error::{Error, exit};
 use crate::events::Reporter;
@@ -39,6 +39,7 @@ async fn run(cli: Cli) -> Result<i32, Error> {
         Command::Labs => labs(source),
         Command::Lab { lab, .. } => readme(source, &lab),
         Command::Init { path, force } => init(path, force),
+        Command::Load(args) => load(args).await,
         Command::Token { config, role, tenant, expires_in, attack } => {
             let cfg = Config::load(&Config::locate(config.path.as_deref())?)?;
             let secret = cfg.service_env("JWT_SECRET").ok_or_else(|| {
@@ -95,6 +96,51 @@ async fn check(source: LabSource, args: CheckArgs) -> Result<i32, Error> {
     let report = result?;
     reporter.finish().map_err(|e| Error::Environment(format!("cannot write the report: {e}")))?;
     Ok(if report.score.passed { exit::PASSED } else { exit::NOT_PASSED })
+}
+
+async fn load(args: LoadArgs) -> Result<i32, Error> {
+    if !(1..=256).contains(&args.connections) || !(100..=600_000).contains(&args.duration_ms) {
+        return Err(Error::Usage("--connections must be 1..256 and --duration-ms 100..600000".into()));
+    }
+    runner::check_target(&args.url, args.allow_remote).await?;
+    let mut headers = Vec::new();
+    for h in &args.headers {
+        let (k, v) = h
+            .split_once(':')
+            .ok_or_else(|| Error::Usage(format!("--header {h:?}: expected `Name: value`")))?;
+        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+    }
+    let req = crate::request::Prepared {
+        method: reqwest::Method::GET,
+        url: args.url.clone(),
+        headers,
+        body: None,
+        token: None,
+        token_args: String::new(),
+        timeout: crate::request::DEFAULT_TIMEOUT,
+    };
+    let client = crate::request::client();
+    let any = crate::matching::StatusExpect::Class("2xx".into());
+    let window = std::time::Duration::from_millis(args.duration_ms);
+    let r = crate::load::run_for(&client, &req, args.connections, window, &any).await;
+    let p = r.latencies.percentiles();
+    let secs = r.elapsed.as_secs_f64();
+    let rate = if secs > 0.0 { r.requests as f64 / secs } else { 0.0 };
+    if args.json {
+        let v = serde_json::json!({
+            "url": args.url.as_str(), "connections": args.connections, "duration_s": secs,
+            "requests": r.requests, "errors": r.errors, "non_2xx": r.unexpected, "requests_per_s": rate,
+            "p50_ms": p.p50_ms, "p95_ms": p.p95_ms, "p99_ms": p.p99_ms, "max_ms": p.max_ms,
+        });
+        println!("{v}");
+    } else {
+        println!(
+            "{} requests in {secs:.2} s over {} connection(s): {rate:.1} req/s, {} errors, {} other non-2xx",
+            r.requests, args.connections, r.errors, r.unexpected
+        );
+        println!("latency p50 {:.2} ms · p95 {:.2} ms · p99 {:.2} ms · max {:.2} ms", p.p50_ms, p.p95_ms, p.p99_ms, p.max_ms);
+    }
+    Ok(if r.errors == 0 && r.unexpected == 0 && p.samples > 0 { 0 } else { 1 })
 }
 
 fn labs(source: LabSource) -> Result<i32, Error> {

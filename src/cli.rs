@@ -38,6 +38,9 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Send a bounded closed-loop load to one URL (what the slo check does) and print its
+    /// throughput and latency percentiles.
+    Load(LoadArgs),
     /// Print a bearer token signed with your JWT_SECRET, for reproducing a check with curl.
     Token {
         #[command(flatten)]
@@ -53,6 +56,27 @@ pub enum Command {
         #[arg(long, value_enum)]
         attack: Option<crate::token::Attack>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// The URL every request goes to (GET).
+    pub url: url::Url,
+    /// Connections, each sending its next request when the last one answered.
+    #[arg(short = 'c', long, default_value_t = 8)]
+    pub connections: usize,
+    /// How long to send, in milliseconds.
+    #[arg(short = 'd', long = "duration-ms", default_value_t = 5000)]
+    pub duration_ms: u64,
+    /// A request header, `Name: value` (repeat for several).
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+    /// Allow a target that is not on this machine.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
