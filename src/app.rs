@@ -105,9 +105,8 @@ async fn load(args: LoadArgs) -> Result<i32, Error> {
     runner::check_target(&args.url, args.allow_remote).await?;
     let mut headers = Vec::new();
     for h in &args.headers {
-        let (k, v) = h
-            .split_once(':')
-            .ok_or_else(|| Error::Usage(format!("--header {h:?}: expected `Name: value`")))?;
+        let (k, v) =
+            h.split_once(':').ok_or_else(|| Error::Usage(format!("--header {h:?}: expected `Name: value`")))?;
         headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
     }
     let req = crate::request::Prepared {
@@ -138,7 +137,10 @@ async fn load(args: LoadArgs) -> Result<i32, Error> {
             "{} requests in {secs:.2} s over {} connection(s): {rate:.1} req/s, {} errors, {} other non-2xx",
             r.requests, args.connections, r.errors, r.unexpected
         );
-        println!("latency p50 {:.2} ms · p95 {:.2} ms · p99 {:.2} ms · max {:.2} ms", p.p50_ms, p.p95_ms, p.p99_ms, p.max_ms);
+        println!(
+            "latency p50 {:.2} ms · p95 {:.2} ms · p99 {:.2} ms · max {:.2} ms",
+            p.p50_ms, p.p95_ms, p.p99_ms, p.max_ms
+        );
     }
     Ok(if r.errors == 0 && r.unexpected == 0 && p.samples > 0 { 0 } else { 1 })
 }

@@ -82,6 +82,10 @@ pub async fn run_lab(
     if let Some(s) = config.service_env("JWT_SECRET") {
         ctx.secrets.push(s);
     }
+    // The database password is a secret whether or not a check ever connects.
+    if let Some(p) = ctx.db.url.as_deref().and_then(crate::db::password_of) {
+        ctx.secrets.push(p);
+    }
     let mut records = Vec::new();
     let mut step_records = Vec::new();
     // After a step that did not succeed, checks that need the service or the database would

@@ -360,3 +360,64 @@ expect = { status = 200 }
     assert_eq!(report["score"], 50.0);
     assert_eq!(r.code, 1);
 }
+
+/// With --url labgrade neither sees the service's output nor can hand it a stand-in's URL:
+/// the log and provider checks are skipped, never passed; what needs neither still runs.
+#[test]
+fn url_mode_skips_log_and_upstream_checks() {
+    let _guard = serial();
+    ensure_fixture_installed();
+    let port = free_port();
+    let mut svc = std::process::Command::new("node")
+        .arg("src/server.js")
+        .current_dir(fixture())
+        .env("PORT", port.to_string())
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
+        .env("JWT_SECRET", "url-mode-secret")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_port(port);
+    let url = format!("http://127.0.0.1:{port}");
+    let r = run(labgrade()
+        .args(["check", "8", "--url", &url, "--format", "json", "-c"])
+        .arg(fixture().join("labgrade.toml"))
+        .env("LEDGER_JWT_SECRET", "url-mode-secret"));
+    let _ = svc.kill();
+    let _ = svc.wait();
+    let report = r.json();
+    let outcome = |id: &str| {
+        report["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap()["outcome"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    for id in ["request-log-lines", "upstream-ok", "upstream-hang-504", "upstream-500-logged", "no-secrets-in-logs"] {
+        assert_eq!(outcome(id), "skipped", "{id}: {}", r.stdout);
+    }
+    for id in ["request-id-echoed", "request-id-generated", "runbook-doc"] {
+        assert_eq!(outcome(id), "pass", "{id}: {}", r.stdout);
+    }
+    assert_eq!(r.code, 1, "skipped required checks keep the lab from passing");
+}
+
+/// A service that logs its secret and its callers' tokens fails the log check, and the
+/// report shows where without repeating either.
+#[test]
+fn leaked_secrets_are_located_but_never_repeated() {
+    let _guard = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report.json");
+    let run = grade("08", "logs-secret,logs-token", &fixture(), &["--format", "human", "-o", out.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let json = std::fs::read_to_string(&out).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let check = report["checks"].as_array().unwrap().iter().find(|c| c["id"] == "no-secrets-in-logs").unwrap();
+    assert_eq!(check["outcome"], "fail");
+    assert!(check["message"].as_str().unwrap().starts_with("output line "), "{}", check["message"]);
+    assert!(json.contains("[redacted]"));
+    for text in [&run.stdout, &run.stderr, &json] {
+        assert!(!text.contains("reference-secret-not-for-production"), "secret in a report");
+        assert!(!text.contains("eyJ"), "a token in a report");
+    }
+}
