@@ -122,6 +122,7 @@ pub async fn probe(
 }
 
 /// What a timed closed-loop run measured.
+#[derive(Default)]
 pub struct LoadResult {
     /// Latency of every answered request, whatever its status.
     pub latencies: Latencies,
@@ -151,15 +152,7 @@ pub async fn run_for(
     for _ in 0..connections.max(1) {
         let (client, req, status) = (client.clone(), req.clone(), status.clone());
         tasks.spawn(async move {
-            let mut mine = LoadResult {
-                latencies: Latencies::new(),
-                requests: 0,
-                errors: 0,
-                first_error: None,
-                unexpected: 0,
-                first_unexpected: None,
-                elapsed: Duration::ZERO,
-            };
+            let mut mine = LoadResult::default();
             while Instant::now() < until {
                 mine.requests += 1;
                 match req.send(&client).await {
@@ -182,15 +175,7 @@ pub async fn run_for(
             mine
         });
     }
-    let mut all = LoadResult {
-        latencies: Latencies::new(),
-        requests: 0,
-        errors: 0,
-        first_error: None,
-        unexpected: 0,
-        first_unexpected: None,
-        elapsed: Duration::ZERO,
-    };
+    let mut all = LoadResult::default();
     while let Some(Ok(part)) = tasks.join_next().await {
         all.latencies.merge(&part.latencies);
         all.requests += part.requests;

@@ -159,15 +159,7 @@ fn url_mode_grades_a_running_service_without_starting_or_stopping_it() {
     let _guard = serial();
     ensure_fixture_installed();
     let port = free_port();
-    let mut svc = std::process::Command::new("node")
-        .arg("src/server.js")
-        .current_dir(fixture())
-        .env("PORT", port.to_string())
-        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
-        .env("JWT_SECRET", "url-mode-secret")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut svc = reference_on(port, "postgres://postgres@127.0.0.1:5432/test");
     let url = format!("http://127.0.0.1:{port}");
     wait_port(port);
     let r = run(labgrade()
@@ -219,15 +211,7 @@ fn url_mode_skips_only_what_needs_a_restart() {
         .replace("${LEDGER_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}", db);
     std::fs::write(&config, text).unwrap();
     let port = free_port();
-    let mut svc = std::process::Command::new("node")
-        .arg("src/server.js")
-        .current_dir(fixture())
-        .env("PORT", port.to_string())
-        .env("DATABASE_URL", db)
-        .env("JWT_SECRET", "url-mode-secret")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut svc = reference_on(port, db);
     wait_port(port);
     let url = format!("http://127.0.0.1:{port}");
     let r = run(labgrade()
@@ -242,6 +226,19 @@ fn url_mode_skips_only_what_needs_a_restart() {
     assert_eq!(check["outcome"], "skipped");
     assert_eq!(report["steps"][0]["outcome"], "skipped");
     assert_eq!(r.code, 1, "a skipped required check keeps the lab from passing");
+}
+
+/// The reference service started by hand (for --url), with the secret the url-mode tests use.
+fn reference_on(port: u16, database_url: &str) -> std::process::Child {
+    std::process::Command::new("node")
+        .arg("src/server.js")
+        .current_dir(fixture())
+        .env("PORT", port.to_string())
+        .env("DATABASE_URL", database_url)
+        .env("JWT_SECRET", "url-mode-secret")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
 }
 
 fn wait_port(port: u16) {
@@ -368,15 +365,7 @@ fn url_mode_skips_log_and_upstream_checks() {
     let _guard = serial();
     ensure_fixture_installed();
     let port = free_port();
-    let mut svc = std::process::Command::new("node")
-        .arg("src/server.js")
-        .current_dir(fixture())
-        .env("PORT", port.to_string())
-        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
-        .env("JWT_SECRET", "url-mode-secret")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut svc = reference_on(port, "postgres://postgres@127.0.0.1:5432/test");
     wait_port(port);
     let url = format!("http://127.0.0.1:{port}");
     let r = run(labgrade()
