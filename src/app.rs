@@ -69,16 +69,7 @@ async fn check(source: LabSource, args: CheckArgs) -> Result<i32, Error> {
     let opts =
         RunOptions { url: args.url.clone(), allow_remote: args.allow_remote, pass_mark: catalog.track.pass_mark };
 
-    let mut reporters: Vec<Box<dyn Reporter>> = Vec::new();
-    let json_to_stdout = args.formats.contains(&Format::Json) && args.output.is_none();
-    if args.formats.contains(&Format::Human) && !json_to_stdout {
-        let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal();
-        reporters.push(Box::new(HumanReporter::new(color, std::io::stderr().is_terminal(), false)));
-    }
-    if args.formats.contains(&Format::Json) || args.output.is_some() {
-        reporters.push(Box::new(JsonReporter::new(args.output.clone())));
-    }
-    let mut reporter = Multi(reporters);
+    let mut reporter = Multi(reporters(&args.formats, &args.outputs)?);
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| Error::Environment(format!("cannot watch SIGTERM: {e}")))?;
@@ -96,6 +87,68 @@ async fn check(source: LabSource, args: CheckArgs) -> Result<i32, Error> {
     let report = result?;
     reporter.finish().map_err(|e| Error::Environment(format!("cannot write the report: {e}")))?;
     Ok(if report.score.passed { exit::PASSED } else { exit::NOT_PASSED })
+}
+
+/// `-o` values: `FORMAT=FILE`, or a bare FILE for json.
+fn parse_outputs(outputs: &[String]) -> Result<Vec<(Format, std::path::PathBuf)>, Error> {
+    let mut out: Vec<(Format, std::path::PathBuf)> = Vec::new();
+    for o in outputs {
+        let (format, file) = match o.split_once('=') {
+            Some((f, file)) if !f.contains('/') && !f.contains('.') => {
+                let format = <Format as clap::ValueEnum>::from_str(f, true).map_err(|_| {
+                    Error::Usage(format!("-o {o}: {f:?} is not a format; expected json=, junit=, github= or human="))
+                })?;
+                (format, file)
+            }
+            _ => (Format::Json, o.as_str()),
+        };
+        if file.is_empty() {
+            return Err(Error::Usage(format!("-o {o}: expected a file after the =")));
+        }
+        if out.iter().any(|(f, _)| *f == format) {
+            return Err(Error::Usage(format!("-o names a second file for {format:?}; give each format one file")));
+        }
+        out.push((format, file.into()));
+    }
+    Ok(out)
+}
+
+/// One reporter per format. Human goes to the terminal unless another report takes stdout;
+/// a format with an `-o` file writes there (a format named only by `-o` is on too).
+fn reporters(formats: &[Format], outputs: &[String]) -> Result<Vec<Box<dyn Reporter>>, Error> {
+    let files = parse_outputs(outputs)?;
+    let file_of = |f: Format| files.iter().find(|(x, _)| *x == f).map(|(_, p)| p.clone());
+    let mut on: Vec<Format> = formats.to_vec();
+    for (f, _) in &files {
+        if !on.contains(f) {
+            on.push(*f);
+        }
+    }
+    if files.iter().any(|(f, _)| *f == Format::Human) {
+        return Err(Error::Usage("the human report goes to the terminal; redirect it instead of -o human=".into()));
+    }
+    let to_stdout: Vec<Format> =
+        on.iter().copied().filter(|f| matches!(f, Format::Json | Format::Junit) && file_of(*f).is_none()).collect();
+    if to_stdout.len() > 1 {
+        return Err(Error::Usage(format!(
+            "{to_stdout:?} would all write to stdout; give all but one a file with -o FORMAT=FILE"
+        )));
+    }
+    let mut reporters: Vec<Box<dyn Reporter>> = Vec::new();
+    if on.contains(&Format::Human) && to_stdout.is_empty() {
+        let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal();
+        reporters.push(Box::new(HumanReporter::new(color, std::io::stderr().is_terminal(), false)));
+    }
+    if on.contains(&Format::Json) {
+        reporters.push(Box::new(JsonReporter::new(file_of(Format::Json))));
+    }
+    if on.contains(&Format::Junit) {
+        reporters.push(Box::new(crate::report::junit::JunitReporter::new(file_of(Format::Junit))));
+    }
+    if on.contains(&Format::Github) {
+        reporters.push(Box::new(crate::report::github::GithubReporter::new(file_of(Format::Github))));
+    }
+    Ok(reporters)
 }
 
 async fn load(args: LoadArgs) -> Result<i32, Error> {

@@ -98,16 +98,20 @@ pub struct CheckArgs {
     /// Allow a target that is not on this machine.
     #[arg(long)]
     pub allow_remote: bool,
-    /// Report formats; repeat for several (human on stdout, json to stdout or -o).
+    /// Report formats; repeat for several: human (the terminal), json, junit (JUnit XML),
+    /// github (workflow annotations on stdout and a Markdown job summary).
     #[arg(long = "format", value_enum, default_value = "human")]
     pub formats: Vec<Format>,
-    /// Write the JSON report to this file.
-    #[arg(short = 'o', long = "output", value_name = "FILE")]
-    pub output: Option<PathBuf>,
+    /// Where a format's report goes: `FORMAT=FILE` (junit=report.xml, json=report.json,
+    /// github=summary.md), or a bare FILE for json. Repeat for several.
+    #[arg(short = 'o', long = "output", value_name = "[FORMAT=]FILE")]
+    pub outputs: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Human,
     Json,
+    Junit,
+    Github,
 }

@@ -233,6 +233,11 @@ impl Config {
         let configured = artifact.and_then(|name| self.artifacts.get(name));
         self.repo.join(configured.map(String::as_str).unwrap_or(default))
     }
+
+    /// A path inside the learner's repo as the repo names it (`docs/slo.toml`).
+    pub fn in_repo(&self, path: &std::path::Path) -> String {
+        path.strip_prefix(&self.repo).unwrap_or(path).display().to_string()
+    }
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]

@@ -115,6 +115,13 @@ pub async fn run_lab(
             },
         };
         outcome.evidence.extend(upstream_calls(&ctx.upstreams, t));
+        // A failure about a learner's file points at it (line 1 unless the check knew better).
+        if outcome.verdict == Verdict::Fail
+            && !outcome.evidence.iter().any(|e| matches!(e, Evidence::At { .. }))
+            && let Some(file) = check.spec.learner_file(config)
+        {
+            outcome.evidence.push(Evidence::At { file: config.in_repo(&file), line: 1, col: 1 });
+        }
         outcome.redact(&ctx.secrets);
         let record = CheckRecord {
             id: check.id.clone(),

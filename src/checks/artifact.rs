@@ -98,15 +98,19 @@ pub async fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
                 "{shown}: availability {}%, p95 {} ms, page above {}% errors over {} min",
                 s.availability_percent, s.p95_latency_ms, s.error_rate_alert_percent, s.paging_window_minutes
             )),
-            Err(problems) => {
-                Outcome::fail(format!("{}: {}", problems[0].location, problems[0].message)).with(Evidence::Output {
+            Err(problems) => Outcome::fail(format!("{}: {}", problems[0].location, problems[0].message))
+                .with(Evidence::At {
+                    file: ctx.config.in_repo(&path),
+                    line: problems[0].location.line,
+                    col: problems[0].location.col,
+                })
+                .with(Evidence::Output {
                     label: format!("{} problem(s)", problems.len()),
                     lines: problems
                         .iter()
                         .flat_map(|d| d.to_string().lines().map(str::to_string).collect::<Vec<_>>())
                         .collect(),
-                })
-            }
+                }),
         };
     }
     let doc = match parse(spec.format, &text) {
@@ -148,8 +152,15 @@ pub async fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
                 }
             }
         };
+        let mut first_line = None;
         for (what, expected, actual) in crate::prom::rules::problems(&doc, &text, &spec.severities, exposed.as_ref()) {
+            let line: Option<usize> =
+                what.strip_prefix(':').and_then(|w| w.split(' ').next()).and_then(|n| n.parse().ok());
+            first_line = first_line.or(line);
             problems.push(Evidence::Assert { what: format!("{shown}{what}"), expected, actual });
+        }
+        if let Some(line) = first_line {
+            problems.push(Evidence::At { file: ctx.config.in_repo(&path), line, col: 1 });
         }
     }
     let missing = openapi::missing_routes(&doc, &spec.routes);

@@ -64,6 +64,10 @@ impl Route {
 }
 
 impl Spec {
+    pub fn against_learner(&self) -> bool {
+        self.against == Against::Learner
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         if self.roles.is_empty() || self.routes.is_empty() {
             return Err("an auth_matrix needs roles and routes".into());

@@ -187,6 +187,19 @@ impl CheckSpec {
         }
     }
 
+    /// The learner's file this check judges as a whole, if any (a failure then points at it).
+    /// Checks that judge a file only in part (`slo`) point at it themselves when it is at fault.
+    pub fn learner_file(&self, config: &Config) -> Option<std::path::PathBuf> {
+        match self {
+            CheckSpec::Artifact(s) => Some(config.artifact_path(s.artifact.as_deref(), &s.file)),
+            CheckSpec::Doc(s) => Some(config.artifact_path(s.artifact.as_deref(), &s.file)),
+            CheckSpec::AuthMatrix(s) if s.against_learner() => {
+                Some(config.artifact_path(s.artifact.as_deref(), &s.file))
+            }
+            _ => None,
+        }
+    }
+
     pub fn uses_database(&self) -> bool {
         matches!(self, CheckSpec::Sql(_) | CheckSpec::Plan(_))
     }

@@ -87,6 +87,13 @@ pub enum Evidence {
     },
     /// Latency of a load run as a distribution beside the objective it is held to.
     Distribution(Box<Distribution>),
+    /// Where in the learner's repo the problem is (path relative to the repo, 1-based), so a
+    /// CI annotation can point at it.
+    At {
+        file: String,
+        line: usize,
+        col: usize,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -207,7 +214,7 @@ impl Outcome {
                 }
                 Evidence::Note { text } => scrub(text),
                 Evidence::Plan { lines, .. } => lines.iter_mut().for_each(scrub),
-                Evidence::Memory { .. } | Evidence::Distribution(_) => {}
+                Evidence::Memory { .. } | Evidence::Distribution(_) | Evidence::At { .. } => {}
                 Evidence::Upstream { calls, .. } => calls.iter_mut().for_each(|c| scrub(&mut c.path)),
                 Evidence::Grid { cells, .. } => cells.iter_mut().flatten().for_each(|c| scrub(&mut c.actual)),
             }

@@ -176,6 +176,11 @@ fn read_slo(spec: &Spec, ctx: &Ctx<'_>) -> Result<Slo, Outcome> {
         let lines: Vec<String> =
             problems.iter().flat_map(|d| d.to_string().lines().map(str::to_string).collect::<Vec<_>>()).collect();
         Outcome::fail(format!("{shown} is not a usable SLO: {}", problems[0].message))
+            .with(Evidence::At {
+                file: ctx.config.in_repo(&path),
+                line: problems[0].location.line,
+                col: problems[0].location.col,
+            })
             .with(Evidence::Output { label: shown.clone(), lines })
     })
 }

@@ -313,6 +313,11 @@ pub(crate) fn render_check(rec: &CheckRecord, color: bool, verbose: bool) -> Str
     s
 }
 
+/// Evidence as plain text lines, whole (for reports that are not a terminal).
+pub fn evidence_text(e: &Evidence) -> Vec<String> {
+    render_evidence(e, false, true)
+}
+
 /// One piece of evidence as lines (without the block indent).
 fn render_evidence(e: &Evidence, color: bool, verbose: bool) -> Vec<String> {
     match e {
@@ -363,6 +368,7 @@ fn render_evidence(e: &Evidence, color: bool, verbose: bool) -> Vec<String> {
             );
             vec![if over { paint(color, RED, line) } else { line }]
         }
+        Evidence::At { file, line, col } => vec![format!("{} {file}:{line}:{col}", paint(color, DIM, "at:"))],
         Evidence::Upstream { env, calls } => super::charts::upstream(env, calls, color),
         Evidence::Distribution(d) => super::charts::distribution(d, color),
         Evidence::Plan { dialect, lines, offending } => {

@@ -102,7 +102,7 @@ fn millis(d: std::time::Duration) -> u64 {
 
 /// Write to a temporary file beside `path`, then rename it over `path`, so a reader never sees
 /// a half-written report.
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),

@@ -2,8 +2,10 @@
 //! its own way and knows nothing else about checks (the cargo-nextest split).
 
 mod charts;
+pub mod github;
 pub mod human;
 pub mod json;
+pub mod junit;
 
 pub use human::HumanReporter;
 pub use json::{JsonReporter, json_value};
