@@ -40,6 +40,8 @@ async fn run(cli: Cli) -> Result<i32, Error> {
         Command::Lab { lab, .. } => readme(source, &lab),
         Command::Init { path, force } => init(path, force),
         Command::Load(args) => load(args).await,
+        Command::VerifyReport { file } => verify_report(&file),
+        Command::Roster { paths, csv, markdown } => roster(source, &paths, csv, markdown),
         Command::Token { config, role, tenant, expires_in, attack } => {
             let cfg = Config::load(&Config::locate(config.path.as_deref())?)?;
             let secret = cfg.service_env("JWT_SECRET").ok_or_else(|| {
@@ -87,6 +89,63 @@ async fn check(source: LabSource, args: CheckArgs) -> Result<i32, Error> {
     let report = result?;
     reporter.finish().map_err(|e| Error::Environment(format!("cannot write the report: {e}")))?;
     Ok(if report.score.passed { exit::PASSED } else { exit::NOT_PASSED })
+}
+
+fn verify_report(file: &std::path::Path) -> Result<i32, Error> {
+    let key = crate::signing::key_from_env().ok_or_else(|| {
+        Error::Usage(format!("set {} to the key the reports were signed with", crate::signing::KEY_ENV))
+    })?;
+    let text =
+        std::fs::read_to_string(file).map_err(|e| Error::Usage(format!("cannot read {}: {e}", file.display())))?;
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| Error::Usage(format!("{} is not JSON: {e}", file.display())))?;
+    let results = crate::signing::verify_document(&doc, &key);
+    let labs: Vec<String> = match &doc {
+        serde_json::Value::Array(a) => a.iter().map(|r| r["lab"].as_str().unwrap_or("?").to_string()).collect(),
+        one => vec![one["lab"].as_str().unwrap_or("?").to_string()],
+    };
+    let mut genuine = true;
+    for (lab, r) in labs.iter().zip(&results) {
+        match r {
+            Ok(()) => println!("{lab}: genuine — signed with this key and unmodified"),
+            Err(e) => {
+                genuine = false;
+                println!("{lab}: NOT genuine — {e}");
+            }
+        }
+    }
+    Ok(if genuine && !results.is_empty() { 0 } else { 1 })
+}
+
+fn roster(
+    source: LabSource,
+    paths: &[std::path::PathBuf],
+    csv: Option<std::path::PathBuf>,
+    markdown: Option<std::path::PathBuf>,
+) -> Result<i32, Error> {
+    let catalog = Catalog::open(source)?;
+    let key = crate::signing::key_from_env();
+    let book =
+        crate::roster::collect(paths, &catalog.track, key.as_deref()).map_err(|e| Error::Usage(e.to_string()))?;
+    let write = |path: &std::path::Path, text: String| {
+        crate::report::json::write_atomic(path, text.as_bytes())
+            .map_err(|e| Error::Environment(format!("cannot write {}: {e}", path.display())))
+    };
+    if let Some(path) = &csv {
+        write(path, crate::roster::csv(&book))?;
+    }
+    match &markdown {
+        Some(path) => write(path, crate::roster::markdown(&book))?,
+        None if csv.is_none() => print!("{}", crate::roster::markdown(&book)),
+        None => {}
+    }
+    if key.is_none() {
+        eprintln!(
+            "labgrade: {} is not set, so no report could be verified; every report is flagged unverified",
+            crate::signing::KEY_ENV
+        );
+    }
+    Ok(0)
 }
 
 /// `-o` values: `FORMAT=FILE`, or a bare FILE for json.

@@ -41,6 +41,26 @@ pub enum Command {
     /// Send a bounded closed-loop load to one URL (what the slo check does) and print its
     /// throughput and latency percentiles.
     Load(LoadArgs),
+    /// Tell whether a JSON report is genuine: signed with LABGRADE_SIGNING_KEY and unmodified
+    /// since (exit 0), or not (exit 1).
+    VerifyReport {
+        /// The JSON report (one lab, or the array of several).
+        file: PathBuf,
+    },
+    /// A class gradebook from many learners' JSON reports: per learner, each lab's best
+    /// score, the track score and the certificate state; reports that do not verify against
+    /// LABGRADE_SIGNING_KEY are flagged and not counted.
+    Roster {
+        /// Folders (searched recursively for *.json) or report files.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Write the gradebook as CSV here.
+        #[arg(long, value_name = "FILE")]
+        csv: Option<PathBuf>,
+        /// Write the gradebook as a Markdown table here (default: print it).
+        #[arg(long, value_name = "FILE")]
+        markdown: Option<PathBuf>,
+    },
     /// Print a bearer token signed with your JWT_SECRET, for reproducing a check with curl.
     Token {
         #[command(flatten)]

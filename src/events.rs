@@ -65,6 +65,8 @@ pub struct LabReport {
     pub steps: Vec<StepRecord>,
     pub duration: Duration,
     pub target: String,
+    /// SHA-256 of the lab spec that graded it (hex), so a signed report names its rules.
+    pub spec_sha256: String,
 }
 
 fn ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

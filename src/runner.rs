@@ -159,9 +159,17 @@ pub async fn run_lab(
         steps: step_records,
         duration: started.elapsed(),
         target: base_url.to_string(),
+        spec_sha256: spec_hash(lab),
     };
     reporter.on_event(&Event::LabFinished(Box::new(report.clone())));
     Ok(report)
+}
+
+/// SHA-256 of the lab's spec text (empty if it cannot be read again).
+fn spec_hash(lab: &Lab) -> String {
+    use sha2::Digest;
+    let text = lab.read_file("lab.toml").ok().flatten().unwrap_or_default();
+    sha2::Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// What a step that did not succeed means for the checks after it.

@@ -129,6 +129,8 @@ impl Service {
             .arg(shell_line(command))
             .current_dir(&config.repo)
             .envs(&svc.env)
+            // The learner's code never sees the key that signs its reports.
+            .env_remove(crate::signing::KEY_ENV)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -101,3 +101,66 @@ fn github_annotations_point_at_the_learners_files() {
     assert!(md.contains("| `alert-rules` | ❌ fail |"), "{md}");
     assert!(md.contains("| `metrics-exposed` | ✅ pass |"), "{md}");
 }
+
+/// A report graded with LABGRADE_SIGNING_KEY verifies; the same report edited by hand (a
+/// better score, a failed check turned into a pass) does not, and neither does another key.
+#[test]
+fn signed_reports_verify_and_edited_ones_do_not() {
+    let _guard = serial();
+    ensure_fixture_installed();
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    let graded = run(labgrade()
+        .args(["check", "02", "--format", "json", "-o"])
+        .arg(&report)
+        .arg("-c")
+        .arg(fixture().join("labgrade.toml"))
+        .env("LEDGER_PORT", free_port().to_string())
+        .env("FIXTURE_FAULTS", "no-405")
+        .env("LABGRADE_LEARNER", "ada")
+        .env("LABGRADE_SIGNING_KEY", "class-key-2026"));
+    assert!(graded.code <= 1, "{}", graded.stderr);
+    let verify =
+        |file: &Path, key: &str| run(labgrade().arg("verify-report").arg(file).env("LABGRADE_SIGNING_KEY", key));
+    let ok = verify(&report, "class-key-2026");
+    assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
+    assert!(ok.stdout.contains("genuine"), "{}", ok.stdout);
+
+    let text = std::fs::read_to_string(&report).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["learner"], "ada");
+    assert_eq!(v["spec_sha256"].as_str().unwrap().len(), 64);
+    // Re-serializing the same content (other whitespace, other key order) is not an edit.
+    let reformatted = dir.path().join("reformatted.json");
+    std::fs::write(&reformatted, serde_json::to_string(&v).unwrap()).unwrap();
+    assert_eq!(verify(&reformatted, "class-key-2026").code, 0);
+
+    let failed = v["checks"].as_array_mut().unwrap().iter_mut().find(|c| c["outcome"] == "fail").unwrap();
+    failed["outcome"] = "pass".into();
+    v["score"] = 100.0.into();
+    let edited = dir.path().join("edited.json");
+    std::fs::write(&edited, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    let bad = verify(&edited, "class-key-2026");
+    assert_eq!(bad.code, 1, "{}", bad.stdout);
+    assert!(bad.stdout.contains("NOT genuine"), "{}", bad.stdout);
+    assert_eq!(verify(&report, "another-key").code, 1);
+    let no_key = run(labgrade().arg("verify-report").arg(&report).env_remove("LABGRADE_SIGNING_KEY"));
+    assert_eq!(no_key.code, 2, "{}", no_key.stderr);
+
+    // The gradebook counts the genuine reports and flags the edited one.
+    let csv = dir.path().join("book.csv");
+    let book = run(labgrade()
+        .arg("roster")
+        .arg(dir.path())
+        .arg("--csv")
+        .arg(&csv)
+        .env("LABGRADE_SIGNING_KEY", "class-key-2026"));
+    assert_eq!(book.code, 0, "{}", book.stderr);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let row = text.lines().find(|l| l.starts_with("ada,")).unwrap_or_else(|| panic!("{text}"));
+    let score = serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(&report).unwrap()).unwrap()["score"]
+        .as_f64()
+        .unwrap();
+    assert!(row.contains(&format!(",{score:.1},")), "the genuine score, not the edited 100: {row}");
+    assert!(row.ends_with(",1"), "one unverified report: {row}");
+}

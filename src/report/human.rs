@@ -788,6 +788,7 @@ mod tests {
             ],
             duration: Duration::from_millis(3240),
             target: "http://127.0.0.1:3000".into(),
+            spec_sha256: String::new(),
         }
     }
 

@@ -11,12 +11,14 @@ pub struct JsonReporter {
     /// `None` = stdout.
     out: Option<PathBuf>,
     reports: Vec<Value>,
+    /// With LABGRADE_SIGNING_KEY set, each lab's report is signed.
+    key: Option<Vec<u8>>,
 }
 
 impl JsonReporter {
     /// `out`: the file to write, or `None` for stdout.
     pub fn new(out: Option<PathBuf>) -> Self {
-        JsonReporter { out, reports: Vec::new() }
+        JsonReporter { out, reports: Vec::new(), key: crate::signing::key_from_env() }
     }
 
     /// The document to write: the lab's object if exactly one lab ran, else an array.
@@ -31,7 +33,11 @@ impl JsonReporter {
 impl Reporter for JsonReporter {
     fn on_event(&mut self, event: &Event) {
         if let Event::LabFinished(report) = event {
-            self.reports.push(json_value(report));
+            let mut v = json_value(report);
+            if let Some(key) = &self.key {
+                crate::signing::sign(&mut v, key);
+            }
+            self.reports.push(v);
         }
     }
 
@@ -61,6 +67,8 @@ pub fn json_value(report: &LabReport) -> Value {
         "duration_ms": millis(report.duration),
         "target": report.target,
         "grader_version": env!("CARGO_PKG_VERSION"),
+        "spec_sha256": report.spec_sha256,
+        "learner": std::env::var("LABGRADE_LEARNER").unwrap_or_default(),
         "criteria": score
             .criteria
             .iter()
@@ -170,6 +178,7 @@ mod tests {
             ],
             duration: Duration::from_millis(3200),
             target: "http://127.0.0.1:3000".into(),
+            spec_sha256: String::new(),
         }
     }
 
@@ -191,9 +200,11 @@ mod tests {
                 "failed_required",
                 "grader_version",
                 "lab",
+                "learner",
                 "pass_mark",
                 "passed",
                 "score",
+                "spec_sha256",
                 "steps",
                 "target",
                 "title"
