@@ -26,15 +26,6 @@ pub fn serial() -> Serial {
     Serial(nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive).expect("flock"))
 }
 
-/// Shared with other graded runs that hold it shared, exclusive of `serial()`: for labs whose
-/// verdicts do not depend on timing, so two of them may share the cores while a latency lab
-/// still runs alone.
-pub fn shared() -> Serial {
-    let path = std::env::temp_dir().join("labgrade-integration.lock");
-    let f = File::options().create(true).truncate(false).write(true).open(path).expect("lock file");
-    Serial(nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockShared).expect("flock"))
-}
-
 /// `npm ci` for the fixture once, if its node_modules is missing.
 pub fn ensure_fixture_installed() {
     static DONE: OnceLock<()> = OnceLock::new();
