@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 
+/// Load only needs status and latency: keep at most this much of each body.
+const LOAD_BODY_CAP: usize = 64 << 10;
+
 #[derive(Default)]
 struct Counters {
     answered: AtomicU64,
@@ -45,7 +48,7 @@ impl Background {
             let (client, req, stop, counters) = (client.clone(), req.clone(), stop.clone(), counters.clone());
             tasks.spawn(async move {
                 while !stop.load(Ordering::Relaxed) && Instant::now() < until {
-                    let failure = match req.send(&client).await {
+                    let failure = match req.send_capped(&client, LOAD_BODY_CAP).await {
                         Ok(r) if r.status < 500 => None,
                         Ok(r) => Some(format!("HTTP {}", r.status)),
                         Err(e) => Some(e),
@@ -101,7 +104,7 @@ pub async fn probe(
         tasks.spawn(async move {
             let mut mine = ProbeResult { latencies: Latencies::new(), bad: Vec::new() };
             while left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok() {
-                match req.send(&client).await {
+                match req.send_capped(&client, LOAD_BODY_CAP).await {
                     Ok(r) if r.status == status => mine.latencies.record(r.elapsed),
                     Ok(r) => mine.bad.push(format!("HTTP {}", r.status)),
                     Err(e) => mine.bad.push(e),
@@ -155,7 +158,7 @@ pub async fn run_for(
             let mut mine = LoadResult::default();
             while Instant::now() < until {
                 mine.requests += 1;
-                match req.send(&client).await {
+                match req.send_capped(&client, LOAD_BODY_CAP).await {
                     Ok(r) => {
                         mine.latencies.record(r.elapsed);
                         if r.status >= 500 {

@@ -52,6 +52,16 @@ pub fn parse_ppid(stat: &str) -> Option<i32> {
     rest.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The state field of /proc/<pid>/stat (after the last ')').
+pub fn parse_state(stat: &str) -> Option<char> {
+    stat[stat.rfind(')')? + 1..].split_whitespace().next()?.chars().next()
+}
+
+/// Has `pid` exited and not been reaped yet?
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().as_deref().and_then(parse_state) == Some('Z')
+}
+
 /// All descendants of `root` (children first, then theirs), excluding `root`.
 pub fn descendants(root: i32) -> Vec<i32> {
     descendants_in(&parents(), root)
@@ -97,7 +107,10 @@ fn kill_descendants_except(keep: &[i32]) -> usize {
             break;
         }
         for &p in &victims {
-            if kill(Pid::from_raw(p), Signal::SIGKILL).is_ok() {
+            // A zombie has already exited: it only waits to be reaped (below), so it is not
+            // counted as a leftover process that had to be killed.
+            let zombie = is_zombie(p);
+            if kill(Pid::from_raw(p), Signal::SIGKILL).is_ok() && !zombie {
                 killed += 1;
             }
         }
@@ -134,6 +147,8 @@ mod tests {
         assert_eq!(parse_ppid("42 (node) S 7 42 42 0"), Some(7));
         assert_eq!(parse_ppid("42 (a) b) (c) S 9 1 1"), Some(9));
         assert_eq!(parse_ppid("garbage"), None);
+        assert_eq!(parse_state("42 (a) b) (c) Z 9 1 1"), Some('Z'));
+        assert_eq!(parse_state("42 (node) S 7 42 42 0"), Some('S'));
     }
 
     #[test]

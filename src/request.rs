@@ -11,8 +11,10 @@ use std::time::{Duration, Instant};
 /// Bodies longer than this are cut; the evidence says so.
 pub const BODY_CAP: usize = 16 * 1024 * 1024;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The client's own timeout, for a request that sets none (each request sets its own).
+pub const BACKSTOP_TIMEOUT: Duration = Duration::from_secs(600);
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestSpec {
     #[serde(default = "get")]
@@ -50,7 +52,7 @@ impl Default for RequestSpec {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum AuthSpec {
     Flag(bool),
@@ -178,7 +180,15 @@ impl Response {
 }
 
 impl Prepared {
+    /// Send it and read the answer, keeping at most [`BODY_CAP`] bytes of the body.
     pub async fn send(&self, client: &reqwest::Client) -> Result<Response, String> {
+        self.send_capped(client, BODY_CAP).await
+    }
+
+    /// Send it and keep at most `cap` bytes of the body: what is past the cap is never read
+    /// (the connection is dropped). Many requests in flight at once (load) want a small cap,
+    /// or a service answering each with an endless body costs `BODY_CAP` per connection.
+    pub async fn send_capped(&self, client: &reqwest::Client, cap: usize) -> Result<Response, String> {
         let started = Instant::now();
         let mut rb = client.request(self.method.clone(), self.url.clone()).timeout(self.timeout);
         for (k, v) in &self.headers {
@@ -197,13 +207,16 @@ impl Prepared {
             .iter()
             .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect();
+        let announced = resp.content_length();
         let mut body = Vec::new();
         let mut truncated = false;
         loop {
             match resp.chunk().await {
                 Ok(Some(chunk)) => {
-                    let room = BODY_CAP - body.len();
+                    let room = cap - body.len();
                     if chunk.len() > room {
+                        // Stop reading: dropping the response closes the connection, so a
+                        // service streaming without end is not read to its end either.
                         body.extend_from_slice(&chunk[..room]);
                         truncated = true;
                         break;
@@ -211,7 +224,7 @@ impl Prepared {
                     body.extend_from_slice(&chunk);
                 }
                 Ok(None) => break,
-                Err(e) => return Err(format!("the response body broke off: {}", describe(&e, self.timeout))),
+                Err(e) => return Err(body_broke_off(&e, self.timeout, status, body.len(), announced)),
             }
         }
         Ok(Response { status, headers, body, truncated, elapsed: started.elapsed() })
@@ -253,18 +266,59 @@ impl Prepared {
 /// Say what went wrong with a request in the learner's terms.
 pub fn describe(e: &reqwest::Error, timeout: Duration) -> String {
     if e.is_timeout() {
-        format!("no answer within {:.1} s", timeout.as_secs_f64())
-    } else if e.is_connect() {
-        "could not connect (is the service running and listening on base_url?)".to_string()
+        return format!("no answer within {:.1} s", timeout.as_secs_f64());
+    }
+    if e.is_connect() {
+        return "could not connect (is the service running and listening on base_url?)".to_string();
+    }
+    let learner_side = !e.is_builder();
+    // reqwest wraps hyper's error in two layers of "error sending request for url (…)"; the
+    // innermost message is the one that says what the service did.
+    let mut chain = vec![e.to_string()];
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        chain.push(s.to_string());
+        src = s.source();
+    }
+    let inner = chain.last().cloned().unwrap_or_default();
+    let all = chain.join(": ").to_ascii_lowercase();
+    if !learner_side {
+        chain.join(": ")
+    } else if all.contains("message head is too large") {
+        format!(
+            "the response's status line and headers are over {} KiB, more than an HTTP client accepts ({inner})",
+            MAX_HEAD >> 10
+        )
+    } else if all.contains("invalid http") || all.contains("invalid header") || all.contains("parse") {
+        format!("the answer is not well-formed HTTP/1.1 ({inner})")
+    } else if all.contains("connection closed before message completed") || all.contains("reset by peer") {
+        format!("the connection closed before a response arrived — did the service crash or hang up? ({inner})")
     } else {
-        let mut msg = e.to_string();
+        chain.join(": ")
+    }
+}
+
+/// The most of a response head (status line and headers) the client reads before giving up:
+/// hyper's HTTP/1 read buffer limit.
+pub const MAX_HEAD: usize = 8192 + 4096 * 100;
+
+/// What to say when a body stops arriving after `got` bytes (`announced`: its content-length).
+fn body_broke_off(e: &reqwest::Error, timeout: Duration, status: u16, got: usize, announced: Option<u64>) -> String {
+    let of = announced.map(|n| format!(" of {n}")).unwrap_or_default();
+    if e.is_timeout() {
+        format!(
+            "answered {status}, but the body was still arriving after {:.1} s ({got}{of} bytes so far); \
+             the whole response must arrive within the request's timeout",
+            timeout.as_secs_f64()
+        )
+    } else {
+        let mut inner = e.to_string();
         let mut src = std::error::Error::source(e);
         while let Some(s) = src {
-            msg.push_str(": ");
-            msg.push_str(&s.to_string());
+            inner = s.to_string();
             src = s.source();
         }
-        msg
+        format!("answered {status}, but the connection closed after {got}{of} bytes of the body ({inner})")
     }
 }
 
@@ -284,6 +338,9 @@ pub fn client() -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(3))
         .pool_idle_timeout(Duration::from_secs(5))
+        // A backstop: every request sets its own timeout (which replaces this one), so no
+        // exchange with a service that never answers can outlive it even if one forgets.
+        .timeout(BACKSTOP_TIMEOUT)
         .user_agent(concat!("labgrade/", env!("CARGO_PKG_VERSION")))
         .build()
         .expect("the HTTP client builds with static settings")
@@ -337,5 +394,85 @@ mod tests {
         let t = spec("path = \"/\"\nauth = { role = \"viewer\" }").token_spec(false).unwrap();
         assert_eq!(t.role, "viewer");
         assert_eq!(t.tenant, "tenant-a");
+    }
+
+    /// A one-connection server on loopback that writes `reply` (in pieces, `pause` apart)
+    /// once it has read the request head, then closes.
+    async fn serve(pieces: Vec<Vec<u8>>, pause: Duration) -> url::Url {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", l.local_addr().unwrap()).parse().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let mut head = Vec::new();
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = s.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    return;
+                }
+                head.extend_from_slice(&buf[..n]);
+            }
+            for p in pieces {
+                if s.write_all(&p).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(pause).await;
+            }
+        });
+        url
+    }
+
+    async fn get(url: url::Url, timeout_ms: u64) -> Result<Response, String> {
+        let s = RequestSpec { timeout_ms: Some(timeout_ms), ..Default::default() };
+        s.prepare(&url, &Vars::new(), None).unwrap().send(&client()).await
+    }
+
+    #[tokio::test]
+    async fn an_endless_body_is_cut_at_the_cap() {
+        let head = b"HTTP/1.1 200 OK\r\ncontent-length: 1073741824\r\n\r\n".to_vec();
+        let chunk = vec![b'a'; 1 << 20];
+        let mut pieces = vec![head];
+        pieces.extend(std::iter::repeat_n(chunk, 40));
+        let r = get(serve(pieces, Duration::ZERO).await, 10_000).await.unwrap();
+        assert!(r.truncated);
+        assert_eq!(r.body.len(), BODY_CAP);
+        let mut pieces = vec![b"HTTP/1.1 200 OK\r\ncontent-length: 1073741824\r\n\r\n".to_vec()];
+        pieces.extend(std::iter::repeat_n(vec![b'a'; 1 << 20], 40));
+        let s = RequestSpec { timeout_ms: Some(10_000), ..Default::default() };
+        let p = s.prepare(&serve(pieces, Duration::ZERO).await, &Vars::new(), None).unwrap();
+        let r = p.send_capped(&client(), 64 << 10).await.unwrap();
+        assert!(r.truncated);
+        assert_eq!(r.body.len(), 64 << 10);
+    }
+
+    #[tokio::test]
+    async fn a_dribbling_body_times_out_and_says_how_much_came() {
+        let mut pieces = vec![b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n".to_vec()];
+        pieces.extend((0..100).map(|_| b"a".to_vec()));
+        let e = get(serve(pieces, Duration::from_millis(100)).await, 500).await.unwrap_err();
+        assert!(e.contains("still arriving after 0.5 s") && e.contains(" of 100 bytes so far"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_body_cut_short_says_where() {
+        let pieces = vec![b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789".to_vec()];
+        let e = get(serve(pieces, Duration::ZERO).await, 2000).await.unwrap_err();
+        assert!(e.contains("connection closed after 10 of 100 bytes of the body"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn garbage_silence_and_enormous_heads_are_named() {
+        let e = get(serve(vec![b"\x16\x03\x01 not http\r\n\r\n".to_vec()], Duration::ZERO).await, 2000).await;
+        assert!(e.unwrap_err().contains("not well-formed HTTP/1.1"));
+        let e = get(serve(vec![vec![]], Duration::from_secs(5)).await, 300).await;
+        assert_eq!(e.unwrap_err(), "no answer within 0.3 s");
+        let mut big = b"HTTP/1.1 200 OK\r\nx-big: ".to_vec();
+        big.resize(big.len() + (1 << 20), b'a');
+        big.extend_from_slice(b"\r\ncontent-length: 0\r\n\r\n");
+        let e = get(serve(vec![big], Duration::ZERO).await, 2000).await.unwrap_err();
+        assert!(e.contains("status line and headers are over 408 KiB"), "{e}");
+        let e = get(serve(vec![], Duration::ZERO).await, 2000).await.unwrap_err();
+        assert!(e.contains("connection closed before a response arrived"), "{e}");
     }
 }

@@ -15,6 +15,9 @@ use tokio::process::{Child, Command};
 
 const MAX_LINES: usize = 200_000;
 const MAX_LINE: usize = 64 * 1024;
+/// The most of a service's output kept in memory; later lines are counted, not kept (the
+/// pipe is still drained, so a service that floods its output never blocks on it).
+pub const OUTPUT_CAP: usize = 32 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
@@ -22,26 +25,49 @@ pub enum Stream {
     Stderr,
 }
 
-/// Everything the service printed, line by line, capped.
+/// Everything the service printed, line by line: the first [`MAX_LINES`] lines and at most
+/// [`OUTPUT_CAP`] bytes of them, each line cut at [`MAX_LINE`] bytes.
 #[derive(Clone, Default)]
-pub struct Output(Arc<Mutex<Vec<(Stream, String)>>>);
+pub struct Output(Arc<Mutex<Captured>>);
+
+#[derive(Default)]
+struct Captured {
+    lines: Vec<(Stream, String)>,
+    bytes: usize,
+    /// Lines past the caps: counted, not kept.
+    dropped: u64,
+}
 
 impl Output {
     fn push(&self, s: Stream, line: String) {
-        let mut v = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if v.len() < MAX_LINES {
-            v.push((s, line));
+        let mut c = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if c.lines.len() < MAX_LINES && c.bytes + line.len() <= OUTPUT_CAP {
+            c.bytes += line.len();
+            c.lines.push((s, line));
+        } else {
+            c.dropped += 1;
         }
     }
 
     /// Read every captured line without copying them.
     pub fn with_lines<T>(&self, f: impl FnOnce(&[(Stream, String)]) -> T) -> T {
-        f(&self.0.lock().unwrap_or_else(|e| e.into_inner()))
+        f(&self.0.lock().unwrap_or_else(|e| e.into_inner()).lines)
     }
 
+    /// The last `n` lines kept, and a line saying how many were not kept, if any.
     pub fn tail(&self, n: usize) -> Vec<String> {
-        let v = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        v[v.len().saturating_sub(n)..].iter().map(|(_, l)| l.clone()).collect()
+        let c = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let v = &c.lines;
+        let mut out: Vec<String> = v[v.len().saturating_sub(n)..].iter().map(|(_, l)| l.clone()).collect();
+        if c.dropped > 0 {
+            out.push(format!(
+                "[labgrade kept the first {} lines ({:.1} MiB) of this output; {} later line(s) were not kept]",
+                v.len(),
+                c.bytes as f64 / (1024.0 * 1024.0),
+                c.dropped
+            ));
+        }
+        out
     }
 }
 
@@ -320,6 +346,19 @@ async fn pump(mut r: impl tokio::io::AsyncRead + Unpin, s: Stream, out: Output) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn output_is_capped_in_lines_and_bytes() {
+        let out = Output::default();
+        let line = "x".repeat(MAX_LINE);
+        for _ in 0..(OUTPUT_CAP / MAX_LINE + 10) {
+            out.push(Stream::Stdout, line.clone());
+        }
+        assert_eq!(out.with_lines(|l| l.len()), OUTPUT_CAP / MAX_LINE);
+        let tail = out.tail(1);
+        assert_eq!(tail.len(), 2);
+        assert!(tail[1].contains("first 512 lines (32.0 MiB)") && tail[1].contains("10 later line(s)"), "{}", tail[1]);
+    }
 
     #[test]
     fn simple_commands_are_execed_compound_ones_are_not() {
