@@ -1,6 +1,6 @@
 //! The commands, wired together: parse → load → run → report → exit code.
 
-use crate::cli::{CheckArgs, Cli, Command, Format, LoadArgs};
+use crate::cli::{CheckArgs, Cli, Command, Format, LoadArgs, RunArgs};
 use crate::config::{self, Config};
 use crate::error::{Error, exit};
 use crate::events::Reporter;
@@ -36,8 +36,20 @@ async fn run(cli: Cli) -> Result<i32, Error> {
     };
     match cli.command {
         Command::Check(args) => check(source, args).await,
+        Command::Grade(args) => grade(source, args).await,
+        Command::Status { config } => {
+            let catalog = Catalog::open(source)?;
+            let cfg = Config::load(&Config::locate(config.path.as_deref())?)?;
+            crate::grade::status(&catalog, &cfg)
+        }
         Command::Labs => labs(source),
-        Command::Lab { lab, .. } => readme(source, &lab),
+        Command::Lab { author: Some(c @ crate::authoring::LabCommand::Verify { .. }), .. } => {
+            crate::authoring::verify_command(c, source).await
+        }
+        Command::Lab { author: Some(c), .. } => crate::authoring::run(c, cli.labs.as_deref()),
+        Command::Lab { lab, .. } => readme(source, &lab.unwrap_or_default()),
+        Command::Completions { shell } => Ok(crate::authoring::completions(shell)),
+        Command::Man => crate::authoring::man(),
         Command::Init { path, force } => init(path, force),
         Command::Load(args) => load(args).await,
         Command::VerifyReport { file } => verify_report(&file),
@@ -58,37 +70,32 @@ async fn run(cli: Cli) -> Result<i32, Error> {
 async fn check(source: LabSource, args: CheckArgs) -> Result<i32, Error> {
     let catalog = Catalog::open(source)?;
     let entry = catalog.resolve(&args.lab)?;
-    let lab = match catalog.load(&entry.id)? {
-        LabEntry::Written(l) => l,
-        LabEntry::NotWritten => {
-            return Err(Error::Usage(format!(
-                "lab {} ({}) is not written yet; `labgrade labs` shows which labs can be graded",
-                entry.id, entry.title
-            )));
-        }
-    };
+    let lab = crate::grade::written(&catalog, &entry.id)?;
+    let (config, opts) = run_setup(&catalog, &args.run)?;
+    let mut reporter = Multi(reporters(&args.run.formats, &args.run.outputs)?);
+    let report = crate::grade::run_one(&lab, &config, &opts, &mut reporter).await?;
+    if !args.run.no_record {
+        crate::grade::record(&config, &report);
+    }
+    reporter.finish().map_err(|e| Error::Environment(format!("cannot write the report: {e}")))?;
+    Ok(if report.score.passed { exit::PASSED } else { exit::NOT_PASSED })
+}
+
+async fn grade(source: LabSource, args: RunArgs) -> Result<i32, Error> {
+    let catalog = Catalog::open(source)?;
+    let (config, opts) = run_setup(&catalog, &args)?;
+    let mut reporter = Multi(reporters(&args.formats, &args.outputs)?);
+    let code = crate::grade::grade(&catalog, &config, &opts, !args.no_record, &mut reporter).await?;
+    reporter.finish().map_err(|e| Error::Environment(format!("cannot write the report: {e}")))?;
+    Ok(code)
+}
+
+/// The learner's config and the run options `check` and `grade` share.
+fn run_setup(catalog: &Catalog, args: &RunArgs) -> Result<(Config, RunOptions), Error> {
     let config = Config::load(&Config::locate(args.config.path.as_deref())?)?;
     let opts =
         RunOptions { url: args.url.clone(), allow_remote: args.allow_remote, pass_mark: catalog.track.pass_mark };
-
-    let mut reporter = Multi(reporters(&args.formats, &args.outputs)?);
-
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| Error::Environment(format!("cannot watch SIGTERM: {e}")))?;
-    // Dropping the run future on a signal drops the service, which kills its whole tree.
-    let result = tokio::select! {
-        r = runner::run_lab(&lab, &config, &opts, &mut reporter) => r,
-        _ = tokio::signal::ctrl_c() => Err(Error::Interrupted),
-        _ = term.recv() => Err(Error::Interrupted),
-    };
-    // The run future is gone (finished, failed or interrupted, its service already killed):
-    // drop what it provisioned. A no-op after a normal end, where the runner did it.
-    for line in crate::db::provision::cleanup().await {
-        eprintln!("labgrade: {line}");
-    }
-    let report = result?;
-    reporter.finish().map_err(|e| Error::Environment(format!("cannot write the report: {e}")))?;
-    Ok(if report.score.passed { exit::PASSED } else { exit::NOT_PASSED })
+    Ok((config, opts))
 }
 
 fn verify_report(file: &std::path::Path) -> Result<i32, Error> {
@@ -102,6 +109,9 @@ fn verify_report(file: &std::path::Path) -> Result<i32, Error> {
     let results = crate::signing::verify_document(&doc, &key);
     let labs: Vec<String> = match &doc {
         serde_json::Value::Array(a) => a.iter().map(|r| r["lab"].as_str().unwrap_or("?").to_string()).collect(),
+        serde_json::Value::Object(o) if o.get("labs").is_some_and(serde_json::Value::is_array) => {
+            o["labs"].as_array().into_iter().flatten().map(|r| r["lab"].as_str().unwrap_or("?").to_string()).collect()
+        }
         one => vec![one["lab"].as_str().unwrap_or("?").to_string()],
     };
     let mut genuine = true;

@@ -21,16 +21,34 @@ pub struct Cli {
 pub enum Command {
     /// Grade one lab: start your service, run the lab's checks, score them.
     Check(CheckArgs),
+    /// Grade every lab of the track in one run: each lab's report, the track score and the
+    /// certificate state (exit 0 only when the certificate is eligible).
+    Grade(RunArgs),
+    /// Your progress on the track, from the labs graded so far (.labgrade/ in your repo):
+    /// lessons done, next up, each lab's best score, the certificate state (exit 0 only when
+    /// eligible).
+    Status {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
     /// List the labs of the track.
     Labs,
-    /// Show a lab's README (what to build and how it is graded).
+    /// Show a lab's README (what to build and how it is graded); for authors: lint, schema, new.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Lab {
         /// Lab number or id (2, 02, 02-http-contracts).
-        lab: String,
+        #[arg(required = true)]
+        lab: Option<String>,
         /// Print the learner-facing README (the default).
         #[arg(long)]
         readme: bool,
+        #[command(subcommand)]
+        author: Option<crate::authoring::LabCommand>,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff).
+    Man,
     /// Write a commented labgrade.toml into the current folder (or PATH).
     Init {
         path: Option<PathBuf>,
@@ -111,7 +129,17 @@ pub struct CheckArgs {
     /// Lab number or id (2, 02, 02-http-contracts).
     pub lab: String,
     #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// What `check` and `grade` share: where the service is and where the reports go.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
     pub config: ConfigArg,
+    /// Do not record this run in the progress store (.labgrade/ in your repo).
+    #[arg(long)]
+    pub no_record: bool,
     /// Grade a service you already run at this URL; nothing is started or stopped.
     #[arg(long, value_name = "URL")]
     pub url: Option<url::Url>,

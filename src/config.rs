@@ -15,6 +15,11 @@ use toml::Spanned;
 
 pub const FILE_NAME: &str = "labgrade.toml";
 
+/// The JSON Schema of labgrade.toml, for editors (`labgrade lab schema --kind config`).
+pub fn json_schema() -> serde_json::Value {
+    crate::authoring::schema::generator().into_root_schema_for::<RawConfig>().to_value()
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The config file; its folder is the learner's repo.
@@ -40,38 +45,46 @@ pub struct ServiceConfig {
     pub env: BTreeMap<String, String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     service: RawService,
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
     artifacts: BTreeMap<String, Spanned<String>>,
     database: Option<RawDatabase>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawDatabase {
+    #[schemars(with = "Option<String>")]
     url: Option<Spanned<String>>,
+    #[schemars(with = "Option<String>")]
     provision: Option<Spanned<String>>,
     env: Option<String>,
     image_tag: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawService {
+    #[schemars(with = "Option<String>")]
     start: Option<Spanned<String>>,
+    #[schemars(with = "String")]
     base_url: Spanned<String>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     ready: Option<Spanned<String>>,
     #[serde(default)]
     ready_timeout_secs: Option<u64>,
     #[serde(default)]
     stop_grace_secs: Option<u64>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     test: Option<Spanned<String>>,
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
     env: BTreeMap<String, Spanned<String>>,
 }
 

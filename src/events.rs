@@ -26,6 +26,17 @@ pub enum Event {
     /// A setup step (seed, restart, setup SQL) ran; steps are not scored.
     StepFinished(Box<StepRecord>),
     LabFinished(Box<LabReport>),
+    /// Every lab of the track ran (`labgrade grade`): where the track stands.
+    TrackFinished(Box<TrackReport>),
+}
+
+/// The track after a `grade` run, from that run's labs alone.
+#[derive(Debug, Clone)]
+pub struct TrackReport {
+    pub track: crate::spec::Track,
+    /// This run's attempts, one per lab.
+    pub progress: crate::progress::Progress,
+    pub score: crate::score::TrackScore,
 }
 
 /// Everything known about one check once it ran.
@@ -67,6 +78,8 @@ pub struct LabReport {
     pub target: String,
     /// SHA-256 of the lab spec that graded it (hex), so a signed report names its rules.
     pub spec_sha256: String,
+    /// The readiness summary, for a lab that declares one (the capstone).
+    pub readiness: Vec<crate::readiness::ReadinessLine>,
 }
 
 fn ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

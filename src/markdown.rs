@@ -8,18 +8,20 @@ pub struct Section {
     pub level: u8,
     /// Words in the section's body, subsections included.
     pub words: usize,
+    /// The body's text (subsections included), words separated by spaces.
+    pub text: String,
 }
 
 pub fn sections(md: &str) -> Vec<Section> {
-    // (heading, level, own words) in order; subsection words are added afterwards.
-    let mut flat: Vec<(String, u8, usize)> = Vec::new();
+    // (heading, level, own words, own text) in order; subsections are added afterwards.
+    let mut flat: Vec<(String, u8, usize, String)> = Vec::new();
     let mut in_heading: Option<(u8, String)> = None;
     for ev in Parser::new(md) {
         match ev {
             Event::Start(Tag::Heading { level, .. }) => in_heading = Some((level as u8, String::new())),
             Event::End(TagEnd::Heading(_)) => {
                 if let Some((level, text)) = in_heading.take() {
-                    flat.push((text.trim().to_string(), level, 0));
+                    flat.push((text.trim().to_string(), level, 0, String::new()));
                 }
             }
             Event::Text(t) | Event::Code(t) => match &mut in_heading {
@@ -27,6 +29,8 @@ pub fn sections(md: &str) -> Vec<Section> {
                 None => {
                     if let Some(last) = flat.last_mut() {
                         last.2 += t.split_whitespace().count();
+                        last.3.push_str(&t);
+                        last.3.push(' ');
                     }
                 }
             },
@@ -35,9 +39,11 @@ pub fn sections(md: &str) -> Vec<Section> {
     }
     (0..flat.len())
         .map(|i| {
-            let (heading, level, own) = &flat[i];
-            let nested: usize = flat[i + 1..].iter().take_while(|(_, l, _)| l > level).map(|(_, _, w)| w).sum();
-            Section { heading: heading.clone(), level: *level, words: own + nested }
+            let (heading, level, own, own_text) = &flat[i];
+            let nested = flat[i + 1..].iter().take_while(|(_, l, _, _)| l > level);
+            let words = own + nested.clone().map(|(_, _, w, _)| w).sum::<usize>();
+            let text = std::iter::once(own_text.as_str()).chain(nested.map(|(_, _, _, t)| t.as_str())).collect();
+            Section { heading: heading.clone(), level: *level, words, text }
         })
         .collect()
 }

@@ -179,6 +179,9 @@ fn read_file(path: &Path, labs: &[String], key: Option<&[u8]>) -> Result<Vec<Ent
     let not_a_report = |reason: String| RosterError::NotAReport { path: path.to_path_buf(), reason };
     let reports: Vec<&Value> = match &doc {
         Value::Array(items) => items.iter().collect(),
+        Value::Object(o) if o.get("labs").is_some_and(Value::is_array) => {
+            o["labs"].as_array().into_iter().flatten().collect()
+        }
         Value::Object(_) => vec![&doc],
         _ => return Err(not_a_report("expected a lab report object or an array of them".into())),
     };

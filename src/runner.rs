@@ -67,6 +67,8 @@ pub async fn run_lab(
     let mut host = Host { service: None, not_ready: None, url_mode: opts.url.is_some() };
     let mut ctx = Ctx {
         lab,
+        token: lab.token,
+        files_of: lab.id.clone(),
         config,
         base_url: base_url.clone(),
         client: crate::request::client(),
@@ -108,6 +110,8 @@ pub async fn run_lab(
             None => match host.prepare(needs, config, reporter).await? {
                 Some(not_ready) => not_ready,
                 None => {
+                    ctx.token = check.token;
+                    ctx.files_of = lab.files_of(check).to_string();
                     ctx.service_pid = host.service.as_ref().and_then(Service::pid);
                     ctx.service_output = host.service.as_ref().map(|s| s.output.clone());
                     check.spec.run(&mut ctx).await
@@ -129,7 +133,7 @@ pub async fn run_lab(
             criterion: check.criterion.clone(),
             required: check.required,
             hint: check.hint.clone(),
-            doc: doc_link(lab, &check.doc),
+            doc: doc_link(lab, lab.files_of(check), &check.doc),
             location: check.location.clone(),
             outcome,
             duration: t.elapsed(),
@@ -151,6 +155,8 @@ pub async fn run_lab(
 
     let verdicts: Vec<_> = records.iter().map(|r| r.outcome.verdict).collect();
     let score = score::score_lab(lab, &verdicts, opts.pass_mark);
+    let by_id: Vec<_> = records.iter().map(|r| (r.id.as_str(), r.outcome.verdict)).collect();
+    let readiness = crate::readiness::summarize(&lab.readiness, &by_id);
     let report = LabReport {
         lab: lab.id.clone(),
         title: lab.title.clone(),
@@ -160,16 +166,22 @@ pub async fn run_lab(
         duration: started.elapsed(),
         target: base_url.to_string(),
         spec_sha256: spec_hash(lab),
+        readiness,
     };
     reporter.on_event(&Event::LabFinished(Box::new(report.clone())));
     Ok(report)
 }
 
-/// SHA-256 of the lab's spec text (empty if it cannot be read again).
+/// SHA-256 of the lab's spec text, and of the specs it includes checks from (empty text
+/// for one that cannot be read again).
 fn spec_hash(lab: &Lab) -> String {
     use sha2::Digest;
-    let text = lab.read_file("lab.toml").ok().flatten().unwrap_or_default();
-    sha2::Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    let mut h = sha2::Sha256::new();
+    h.update(lab.read_file("lab.toml").ok().flatten().unwrap_or_default().as_bytes());
+    for inc in &lab.includes {
+        h.update(lab.source.read(&format!("{}/lab.toml", inc.lab)).ok().flatten().unwrap_or_default().as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// What a step that did not succeed means for the checks after it.
@@ -344,7 +356,19 @@ impl Host {
                 self.stop(config, reporter).await;
                 Ok(None)
             }
-            Needs::Service if self.service.is_some() => Ok(None),
+            Needs::Service if self.service.is_some() => {
+                // A service that crashed mid-run: say so once, with its last words, instead
+                // of "could not connect" on every later check.
+                let Some(status) = self.service.as_mut().and_then(Service::try_exit) else { return Ok(None) };
+                let tail = self.service.as_ref().map(|s| s.output.tail(20)).unwrap_or_default();
+                let o = Outcome::fail(format!("the service exited ({status}) during the run, before this check"))
+                    .with(Evidence::Output { label: "its last output".into(), lines: tail });
+                if let Some(s) = self.service.take() {
+                    s.stop(config.service.stop_grace).await;
+                }
+                self.not_ready = Some(o.clone());
+                Ok(Some(o))
+            }
             Needs::Service => {
                 if let Some(o) = &self.not_ready {
                     return Ok(Some(o.clone()));
@@ -420,12 +444,12 @@ impl Host {
 }
 
 /// `README.md#errors` in a lab's spec → where the learner can read it.
-fn doc_link(lab: &Lab, doc: &str) -> String {
+fn doc_link(lab: &Lab, folder: &str, doc: &str) -> String {
     if doc.starts_with("http://") || doc.starts_with("https://") {
         return doc.to_string();
     }
     match lab.source.dir() {
-        Some(dir) => dir.join(&lab.id).join(doc).display().to_string(),
-        None => format!("labs/{}/{doc} (labgrade lab {} --readme)", lab.id, lab.id),
+        Some(dir) => dir.join(folder).join(doc).display().to_string(),
+        None => format!("labs/{folder}/{doc} (labgrade lab {folder} --readme)"),
     }
 }

@@ -21,7 +21,7 @@ pub struct Slo {
 }
 
 /// The least a lab accepts: an SLO looser than this is not a commitment worth grading.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Floor {
     pub p95_latency_ms: f64,

@@ -1,5 +1,6 @@
-//! The real binary against the real reference service: it scores 100, and each fault mode
-//! fails exactly the checks `faults.toml` maps it to — no more, no fewer.
+//! The real binary against the real reference service, through `labgrade lab verify`: the
+//! reference scores 100 on every lab, and each fault mode fails exactly the checks
+//! `faults.toml` maps it to — no more, no fewer. No process of a run survives it.
 
 mod common;
 
@@ -16,6 +17,7 @@ const LABS: &[&str] = &[
     "07-async",
     "08-observability",
     "09-monitoring",
+    "10-capstone",
 ];
 
 #[derive(serde::Deserialize)]
@@ -30,18 +32,9 @@ struct Fault {
     skips: Vec<String>,
     #[serde(default)]
     may_fail: Vec<String>,
-    #[serde(default)]
-    remove: Vec<String>,
-    #[serde(default)]
-    write: BTreeMap<String, String>,
 }
 
 impl Fault {
-    /// It breaks the learner's repo (files), not the running service.
-    fn in_repo(&self) -> bool {
-        !self.remove.is_empty() || !self.write.is_empty()
-    }
-
     fn touches_any(&self, labs: &[&str]) -> bool {
         labs.iter().any(|l| self.touches(l))
     }
@@ -56,81 +49,56 @@ fn fault_map() -> FaultMap {
     toml::from_str(&std::fs::read_to_string(fixture().join("faults.toml")).unwrap()).unwrap()
 }
 
-/// Grade and assert that no process of the run survives it. A repo fault is graded on a
-/// changed copy of the reference; a service fault through FIXTURE_FAULTS.
-fn grade_clean(lab: &str, faults: &str, repo: Option<&Fault>) -> Run {
-    let copy = repo.map(|f| repo_copy_changed(&f.remove, &f.write));
-    let repo = copy.as_ref().map(|d| d.path().to_path_buf()).unwrap_or_else(fixture);
+/// `labgrade lab verify LAB` over the faults `which` selects: the reference must score 100,
+/// every fault must fail exactly its mapped checks, and nothing may survive the run.
+fn verify(lab: &str, which: &dyn Fn(&Fault) -> bool) {
+    ensure_fixture_installed();
+    let chosen: Vec<String> = fault_map().faults.into_iter().filter(|(_, f)| which(f)).map(|(n, _)| n).collect();
+    let port = free_port();
     let _guard = serial();
-    let run = grade(lab, faults, &repo, &[]);
-    let marker_port =
-        run.json()["target"].as_str().unwrap_or("").rsplit(':').next().unwrap_or("").trim_end_matches('/').to_string();
-    let left = processes_with_env(&format!("LEDGER_PORT={marker_port}"));
-    assert!(left.is_empty(), "processes left behind after grading {lab} with {faults:?}: {left:?}");
-    run
-}
-
-fn reference_scores_100(lab: &str) {
-    let run = grade_clean(lab, "", None);
-    let report = run.json();
-    assert_eq!(not_passed(&report), Vec::<String>::new(), "reference must pass every check of {lab}:\n{}", run.stdout);
-    assert_eq!(report["score"], 100.0);
-    assert_eq!(report["passed"], true);
-    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
-}
-
-#[test]
-fn lab01_reference_scores_100() {
-    reference_scores_100("01-runtime");
-}
-
-#[test]
-fn lab02_reference_scores_100() {
-    reference_scores_100("02-http-contracts");
-}
-
-/// For every fault (that `which` selects): grade `lab`, and compare the checks that did not
-/// pass with the map.
-fn faults_fail_exactly_their_checks(lab: &str, which: &dyn Fn(&Fault) -> bool) {
-    let mut wrong = Vec::new();
-    let mine = |list: &[String]| -> Vec<String> {
-        let mut v: Vec<String> =
-            list.iter().filter_map(|f| f.strip_prefix(&format!("{lab}/")).map(str::to_string)).collect();
-        v.sort();
-        v
-    };
-    for (name, fault) in fault_map().faults.into_iter().filter(|(_, f)| which(f)) {
-        let run = if fault.in_repo() { grade_clean(lab, "", Some(&fault)) } else { grade_clean(lab, &name, None) };
-        let report = run.json();
-        let (fails, skips, may_fail) = (mine(&fault.fails), mine(&fault.skips), mine(&fault.may_fail));
-        let mut expected: Vec<String> = fails.iter().chain(&skips).cloned().collect();
-        expected.sort();
-        let mut actual: Vec<String> = not_passed(&report).into_iter().filter(|c| !may_fail.contains(c)).collect();
-        actual.sort();
-        if actual != expected {
-            wrong.push(format!("{name}: expected {expected:?} not to pass, got {actual:?}"));
-        }
-        // Each mapped check must really fail (not error out), each skip really be skipped.
-        for c in report["checks"].as_array().unwrap() {
-            let id = c["id"].as_str().unwrap().to_string();
-            let want = if fails.contains(&id) {
-                "fail"
-            } else if skips.contains(&id) {
-                "skipped"
-            } else {
-                continue;
-            };
-            if c["outcome"] != want {
-                wrong.push(format!("{name}: {id} was {} ({}), expected {want}", c["outcome"], c["message"]));
-            }
-        }
-        let expect_code = if report["passed"] == true { 0 } else { 1 };
-        assert_eq!(run.code, expect_code, "{name}: exit code disagrees with the report; stderr: {}", run.stderr);
+    let mut cmd = labgrade();
+    cmd.args(["lab", "verify", lab, "--reference"]).arg(fixture()).arg("--json");
+    for f in &chosen {
+        cmd.args(["--fault", f]);
     }
-    assert!(wrong.is_empty(), "fault map of {lab} violated:\n{}", wrong.join("\n"));
+    cmd.env("LEDGER_PORT", port.to_string()).env("NO_COLOR", "1");
+    // With no fault selected (outside the full matrix that can happen), the reference alone.
+    let run = if chosen.is_empty() { reference_only(lab, port) } else { run(&mut cmd) };
+    let left = processes_with_env(&format!("LEDGER_PORT={port}"));
+    assert!(left.is_empty(), "processes left behind after verifying {lab}: {left:?}");
+    let v = run.json();
+    assert_eq!(v["reference_not_passed"], serde_json::json!([]), "reference must pass every check of {lab}");
+    assert_eq!(v["reference_score"], 100.0);
+    let wrong: Vec<String> = v["faults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| !f["problems"].as_array().unwrap().is_empty())
+        .map(|f| format!("{}: {}", f["fault"], f["problems"]))
+        .collect();
+    assert!(wrong.is_empty(), "fault map of {lab} violated:\n{}\n{}", wrong.join("\n"), run.stderr);
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    assert_eq!(v["faults"].as_array().unwrap().len(), chosen.len());
 }
 
-/// The labs that grade every fault of the course so far.
+/// The reference alone, shaped like verify's JSON.
+fn reference_only(lab: &str, port: u16) -> Run {
+    let mut cmd = labgrade();
+    cmd.args(["check", lab, "--no-record", "--format", "json", "-c"])
+        .arg(fixture().join("labgrade.toml"))
+        .env("LEDGER_PORT", port.to_string());
+    let mut r = run(&mut cmd);
+    let report = r.json();
+    let v = serde_json::json!({
+        "reference_not_passed": not_passed(&report),
+        "reference_score": report["score"],
+        "faults": [],
+    });
+    r.stdout = v.to_string();
+    r
+}
+
+/// The labs that grade every fault of the course's early labs.
 const EARLY: &[&str] = &[
     "01-runtime",
     "02-http-contracts",
@@ -143,9 +111,9 @@ const EARLY: &[&str] = &[
 
 /// The quick labs (01, 02, 04, 06: a few seconds a run) are held to every fault mapped into
 /// labs 01–07, so each of those faults is shown not to break anything it is not mapped to.
-/// The slow labs (03, 05, 07, 09: learner tests, a million seeded rows, load) are held to
-/// the faults mapped into them. `scripts/fault-matrix` grades every fault against every lab,
-/// on demand (LABGRADE_FULL_FAULT_MATRIX=1).
+/// The slow labs (03, 05, 07, 09, 10: learner tests, a million seeded rows, load) are held
+/// to the faults mapped into them. `scripts/fault-matrix` grades every fault against every
+/// lab, on demand (LABGRADE_FULL_FAULT_MATRIX=1).
 fn all(f: &Fault) -> bool {
     full_matrix() || f.touches_any(EARLY)
 }
@@ -160,91 +128,61 @@ fn full_matrix() -> bool {
 }
 
 #[test]
-fn lab01_faults_fail_exactly_their_mapped_checks() {
-    faults_fail_exactly_their_checks("01-runtime", &all);
+fn lab01_reference_and_faults() {
+    verify("01-runtime", &all);
 }
 
 #[test]
-fn lab02_faults_fail_exactly_their_mapped_checks() {
-    faults_fail_exactly_their_checks("02-http-contracts", &all);
+fn lab02_reference_and_faults() {
+    verify("02-http-contracts", &all);
+}
+
+/// Each run starts the service several times and runs the learner's own test suite.
+#[test]
+fn lab03_reference_and_faults() {
+    verify("03-config-validation", &own("03-config-validation"));
 }
 
 #[test]
-fn lab03_reference_scores_100() {
-    reference_scores_100("03-config-validation");
-}
-
-#[test]
-fn lab03_faults_fail_exactly_their_mapped_checks() {
-    // Each run starts the service several times and runs the learner's own test suite.
-    faults_fail_exactly_their_checks("03-config-validation", &own("03-config-validation"));
-}
-
-#[test]
-fn lab04_reference_scores_100() {
-    reference_scores_100("04-persistence");
-}
-
-#[test]
-fn lab04_faults_fail_exactly_their_mapped_checks() {
-    faults_fail_exactly_their_checks("04-persistence", &all);
-}
-
-#[test]
-fn lab05_reference_scores_100() {
-    reference_scores_100("05-indexing");
+fn lab04_reference_and_faults() {
+    verify("04-persistence", &all);
 }
 
 /// Lab 05 seeds a million rows (~15 s a run); lab 04 exercises the same endpoints in a
-/// second and is held to every fault.
+/// second and is held to every early fault.
 #[test]
-fn lab05_faults_fail_exactly_their_mapped_checks() {
-    faults_fail_exactly_their_checks("05-indexing", &own("05-indexing"));
+fn lab05_reference_and_faults() {
+    verify("05-indexing", &own("05-indexing"));
 }
 
 #[test]
-fn lab06_reference_scores_100() {
-    reference_scores_100("06-auth");
-}
-
-#[test]
-fn lab06_faults_fail_exactly_their_mapped_checks() {
-    faults_fail_exactly_their_checks("06-auth", &all);
-}
-
-#[test]
-fn lab07_reference_scores_100() {
-    reference_scores_100("07-async");
+fn lab06_reference_and_faults() {
+    verify("06-auth", &all);
 }
 
 /// Lab 07 seeds 200,000 rows and moves 32 MiB each way (~9 s a run).
 #[test]
-fn lab07_faults_fail_exactly_their_mapped_checks() {
-    faults_fail_exactly_their_checks("07-async", &own("07-async"));
-}
-
-#[test]
-fn lab08_reference_scores_100() {
-    reference_scores_100("08-observability");
+fn lab07_reference_and_faults() {
+    verify("07-async", &own("07-async"));
 }
 
 /// Lab 08 is held to the faults mapped into 08 or 09 (the service faults of earlier labs
 /// touch neither logs nor metrics; the full matrix checks that on demand).
 #[test]
-fn lab08_faults_fail_exactly_their_mapped_checks() {
-    faults_fail_exactly_their_checks("08-observability", &|f| {
-        full_matrix() || f.touches_any(&["08-observability", "09-monitoring"])
-    });
+fn lab08_reference_and_faults() {
+    verify("08-observability", &|f| full_matrix() || f.touches_any(&["08-observability", "09-monitoring"]));
 }
 
 #[test]
-fn lab09_reference_scores_100() {
-    reference_scores_100("09-monitoring");
+fn lab09_reference_and_faults() {
+    verify("09-monitoring", &own("09-monitoring"));
 }
 
+/// Lab 10 is held to the faults mapped into its own checks; their lines for the checks it
+/// includes from labs 01–09 count too (verify reads the map that way).
 #[test]
-fn lab09_faults_fail_exactly_their_mapped_checks() {
-    faults_fail_exactly_their_checks("09-monitoring", &own("09-monitoring"));
+fn lab10_reference_and_faults() {
+    verify("10-capstone", &own("10-capstone"));
 }
 
 #[test]
@@ -278,7 +216,8 @@ fn every_mapped_check_exists_and_every_check_is_failed_by_some_fault() {
 
 #[test]
 fn blocking_checksum_fails_lab01_and_shows_the_measured_p95() {
-    let run = grade_clean("1", "blocking-checksum", None);
+    let _guard = serial();
+    let run = grade("1", "blocking-checksum", &fixture(), &[]);
     assert_eq!(run.code, 1);
     let report = run.json();
     let probe = report["checks"].as_array().unwrap().iter().find(|c| c["id"] == "checksum-health-under-load").unwrap();

@@ -9,7 +9,7 @@ use crate::openapi;
 use serde::Deserialize;
 use serde_json::Value;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     /// Default path in the learner's repo.
@@ -32,7 +32,7 @@ pub struct Spec {
     pub exposed_by: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     Openapi,
@@ -119,7 +119,7 @@ pub async fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
     };
     let mut problems = Vec::new();
     if let Some(file) = &spec.schema {
-        let schema = match ctx.lab.read_file(file) {
+        let schema = match ctx.lab_file(file) {
             Ok(Some(s)) => s,
             _ => return Outcome::error(format!("lab file {file} is missing")),
         };

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 pub const ANONYMOUS: &str = "anonymous";
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     /// Columns, in the order cells are sent (lowest first, so a destructive route's owner
@@ -32,7 +32,7 @@ pub struct Spec {
     pub tenant: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Against {
     #[default]
@@ -44,7 +44,7 @@ fn authz_file() -> String {
     "authz.toml".into()
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
     /// `METHOD /template/{id}`, as the learner's authz.toml writes it.

@@ -7,7 +7,7 @@ use crate::service::Service;
 use serde::Deserialize;
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     #[serde(default = "three_min")]

@@ -1,11 +1,12 @@
 //! `kind = "doc"`: a Markdown file in the learner's repo with required sections, each with a
-//! minimum number of words.
+//! minimum number of words, and optionally a repeated kind of section (threats, each with
+//! its mitigation).
 
 use super::{Ctx, Evidence, Outcome};
 use crate::markdown;
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     /// Default path in the learner's repo.
@@ -14,9 +15,35 @@ pub struct Spec {
     pub artifact: Option<String>,
     #[serde(default)]
     pub sections: Vec<SectionReq>,
+    /// At least `min` sections at level `level` that each mention a word and are long enough.
+    pub repeated: Option<Repeated>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Repeated {
+    pub min: usize,
+    /// Heading level of the repeated sections (`##` is 2).
+    #[serde(default = "two")]
+    pub level: u8,
+    /// Each must contain this word (case-insensitive), e.g. "Mitigation".
+    pub mentions: Option<String>,
+    #[serde(default)]
+    pub min_words: usize,
+    /// What one of them is called, for messages ("threat").
+    #[serde(default = "section")]
+    pub noun: String,
+}
+
+fn two() -> u8 {
+    2
+}
+
+fn section() -> String {
+    "section".into()
+}
+
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SectionReq {
     pub heading: String,
@@ -31,6 +58,46 @@ impl Spec {
         }
         Ok(())
     }
+}
+
+/// Problems with the repeated sections (empty: enough of them qualify). Pure.
+pub fn judge_repeated(md: &str, r: &Repeated) -> Vec<Evidence> {
+    let mut problems = Vec::new();
+    let mut good = 0;
+    for s in markdown::sections(md).iter().filter(|s| s.level == r.level) {
+        let mentions = r.mentions.as_deref().is_none_or(|w| s.text.to_lowercase().contains(&w.to_lowercase()));
+        if mentions && s.words >= r.min_words {
+            good += 1;
+            continue;
+        }
+        let mut lacks = Vec::new();
+        if !mentions {
+            lacks.push(format!("no \"{}\"", r.mentions.as_deref().unwrap_or_default()));
+        }
+        if s.words < r.min_words {
+            lacks.push(format!("{} words, at least {} needed", s.words, r.min_words));
+        }
+        problems.push(Evidence::Assert {
+            what: format!("{} \"{}\"", r.noun, s.heading),
+            expected: match &r.mentions {
+                Some(w) => format!("mentions \"{w}\", at least {} words", r.min_words),
+                None => format!("at least {} words", r.min_words),
+            },
+            actual: lacks.join("; "),
+        });
+    }
+    if good >= r.min {
+        return Vec::new();
+    }
+    problems.insert(
+        0,
+        Evidence::Assert {
+            what: format!("{}s", r.noun),
+            expected: format!("at least {} ({} heading each)", r.min, "#".repeat(r.level as usize)),
+            actual: format!("{good} that qualify"),
+        },
+    );
+    problems
 }
 
 /// Problems with a document's sections (empty: it meets the spec). Pure.
@@ -70,9 +137,18 @@ pub fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
         }
         Err(e) => return Outcome::fail(format!("cannot read {shown}: {e}")),
     };
-    let problems = judge(&md, &spec.sections);
+    let mut problems = judge(&md, &spec.sections);
+    problems.extend(spec.repeated.as_ref().map(|r| judge_repeated(&md, r)).unwrap_or_default());
     if problems.is_empty() {
-        return Outcome::pass(format!("{shown} has {} required section(s)", spec.sections.len()));
+        return Outcome::pass(match &spec.repeated {
+            Some(r) => format!("{shown} has the required sections and at least {} {}s", r.min, r.noun),
+            None => format!("{shown} has {} required section(s)", spec.sections.len()),
+        });
+    }
+    if spec.sections.is_empty()
+        && let Some(r) = &spec.repeated
+    {
+        return Outcome::fail(format!("{shown}: fewer than {} {}s that qualify", r.min, r.noun)).with_all(problems);
     }
     let headings: Vec<String> =
         markdown::sections(&md).into_iter().map(|s| format!("{} ({} words)", s.heading, s.words)).collect();
@@ -113,6 +189,19 @@ mod tests {
             }
         );
         assert!(matches!(&p[1], Evidence::Assert { actual, .. } if actual == "no such heading"));
+    }
+
+    #[test]
+    fn repeated_sections_count_only_those_that_qualify() {
+        let r = Repeated { min: 3, level: 2, mentions: Some("Mitigation".into()), min_words: 4, noun: "threat".into() };
+        let md = "# Threats\n## Forged tokens\nanyone signs one. **Mitigation:** verify\n## Leaks\ndata crosses tenants. mitigation: scope\n## Floods\nbig bodies hurt us badly\n";
+        let p = judge_repeated(md, &r);
+        assert!(matches!(&p[0], Evidence::Assert { actual, .. } if actual == "2 that qualify"), "{p:?}");
+        assert!(
+            matches!(&p[1], Evidence::Assert { what, actual, .. } if what == "threat \"Floods\"" && actual == "no \"Mitigation\"")
+        );
+        let md3 = format!("{md}Mitigation: a limit\n");
+        assert!(judge_repeated(&md3, &r).is_empty());
     }
 
     #[test]

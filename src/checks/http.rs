@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     pub request: RequestSpec,
@@ -22,7 +22,7 @@ pub struct Spec {
     pub capture: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
     pub status: Option<StatusExpect>,
@@ -367,6 +367,9 @@ fn render_expect(e: &Expect, vars: &Vars) -> Result<Expect, template::TemplateEr
 }
 
 /// The response as the learner would see it with `curl -i`, shortened.
+/// Characters of one body line shown in a report.
+const SHOWN_LINE_CHARS: usize = 200;
+
 fn response_evidence(resp: &Response) -> Evidence {
     let mut lines = vec![format!("HTTP {}", resp.status)];
     for (k, v) in &resp.headers {
@@ -380,14 +383,24 @@ fn response_evidence(resp: &Response) -> Evidence {
         Some(v) => pretty(&v),
         None => text,
     };
-    lines.extend(body.lines().take(30).map(str::to_string));
+    // A hostile body can be one 16 MiB line: show the start of each line, not all of it.
+    lines.extend(body.lines().take(30).map(|l| {
+        if l.chars().count() > SHOWN_LINE_CHARS {
+            format!(
+                "{}… ({} more bytes)",
+                l.chars().take(SHOWN_LINE_CHARS).collect::<String>(),
+                l.len() - SHOWN_LINE_CHARS
+            )
+        } else {
+            l.to_string()
+        }
+    }));
     Evidence::Output { label: "response".into(), lines }
 }
 
 fn lab_schema(ctx: &Ctx<'_>, file: &str) -> Result<jsonschema::Validator, String> {
     let text = ctx
-        .lab
-        .read_file(file)
+        .lab_file(file)
         .map_err(|e| format!("cannot read lab file {file}: {e}"))?
         .ok_or_else(|| format!("lab file {file} does not exist"))?;
     let schema: Value = serde_json::from_str(&text).map_err(|e| format!("lab file {file} is not JSON: {e}"))?;

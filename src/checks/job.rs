@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     pub submit: RequestSpec,
@@ -146,9 +146,10 @@ pub async fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
         }
     };
     // The job's own requests use the submit's token policy.
+    let token = ctx.token;
     let get = |path: String| RequestSpec {
         path,
-        auth: spec.submit.auth.clone().or(if ctx.lab.token { Some(AuthSpec::Flag(true)) } else { None }),
+        auth: spec.submit.auth.clone().or(if token { Some(AuthSpec::Flag(true)) } else { None }),
         ..RequestSpec::default()
     };
     let poll_req = match ctx.prepare(&get(job_path.clone())) {

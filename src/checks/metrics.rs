@@ -10,7 +10,7 @@ use crate::request::{AuthSpec, RequestSpec};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     /// How to scrape (default `GET /metrics` without a token).
@@ -24,7 +24,7 @@ pub struct Spec {
     pub cardinality: Option<Cardinality>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Require {
     pub metric: String,
@@ -36,7 +36,7 @@ pub struct Require {
     pub labels: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Traffic {
     pub request: RequestSpec,
@@ -45,7 +45,7 @@ pub struct Traffic {
     pub status: StatusExpect,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Delta {
     pub metric: String,
@@ -55,7 +55,7 @@ pub struct Delta {
     pub equals: f64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Cardinality {
     pub metric: String,

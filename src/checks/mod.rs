@@ -12,6 +12,7 @@ pub mod logs;
 pub mod metrics;
 mod outcome;
 pub mod plan;
+pub mod shutdown;
 pub mod slo;
 pub mod sql;
 pub mod startup;
@@ -34,6 +35,7 @@ pub enum CheckSpec {
     Doc(doc::Spec),
     Artifact(artifact::Spec),
     Startup(startup::Spec),
+    Shutdown(shutdown::Spec),
     Command(command::Spec),
     Sql(sql::Spec),
     Plan(plan::Spec),
@@ -48,6 +50,10 @@ pub enum CheckSpec {
 /// What a check may use while it runs.
 pub struct Ctx<'a> {
     pub lab: &'a Lab,
+    /// The running check's token policy (its own lab's `token`).
+    pub token: bool,
+    /// The lab whose folder holds the running check's files (it may be included).
+    pub files_of: String,
     pub config: &'a Config,
     pub base_url: url::Url,
     pub client: reqwest::Client,
@@ -89,11 +95,16 @@ pub enum Needs {
 }
 
 impl Ctx<'_> {
+    /// Read a file of the running check's lab (a schema, a data file).
+    pub fn lab_file(&self, rel: &str) -> std::io::Result<Option<String>> {
+        self.lab.source.read(&format!("{}/{}", self.files_of, rel))
+    }
+
     /// Turn a request spec into a request to send, with the lab's token policy applied.
     /// On failure, the outcome the check should end with: skipped when it needs a value no
     /// earlier check captured, error when the grader cannot build it.
     pub fn prepare(&mut self, r: &crate::request::RequestSpec) -> Result<crate::request::Prepared, Outcome> {
-        let spec = r.token_spec(self.lab.token);
+        let spec = r.token_spec(self.token);
         let token = match &spec {
             None => None,
             Some(t) => Some(self.token(t).map_err(Outcome::error)?),
@@ -156,6 +167,7 @@ impl CheckSpec {
         "doc",
         "artifact",
         "startup",
+        "shutdown",
         "command",
         "sql",
         "plan",
@@ -181,7 +193,7 @@ impl CheckSpec {
             | CheckSpec::Metrics(_)
             | CheckSpec::Slo(_) => Needs::Service,
             // The learner's tests may bind PORT themselves, so the shared instance steps aside.
-            CheckSpec::Startup(_) | CheckSpec::Command(_) => Needs::Exclusive,
+            CheckSpec::Startup(_) | CheckSpec::Shutdown(_) | CheckSpec::Command(_) => Needs::Exclusive,
             CheckSpec::Artifact(s) if s.needs_service() => Needs::Service,
             CheckSpec::Doc(_) | CheckSpec::Artifact(_) => Needs::Nothing,
         }
@@ -211,6 +223,7 @@ impl CheckSpec {
             CheckSpec::Doc(_) => "doc",
             CheckSpec::Artifact(_) => "artifact",
             CheckSpec::Startup(_) => "startup",
+            CheckSpec::Shutdown(_) => "shutdown",
             CheckSpec::Command(_) => "command",
             CheckSpec::Sql(_) => "sql",
             CheckSpec::Plan(_) => "plan",
@@ -237,6 +250,7 @@ impl CheckSpec {
             "doc" => CheckSpec::Doc(doc.table(rest, span.clone())?),
             "artifact" => CheckSpec::Artifact(doc.table(rest, span.clone())?),
             "startup" => CheckSpec::Startup(doc.table(rest, span.clone())?),
+            "shutdown" => CheckSpec::Shutdown(doc.table(rest, span.clone())?),
             "command" => CheckSpec::Command(doc.table(rest, span.clone())?),
             "sql" => CheckSpec::Sql(doc.table(rest, span.clone())?),
             "plan" => CheckSpec::Plan(doc.table(rest, span.clone())?),
@@ -259,6 +273,7 @@ impl CheckSpec {
             CheckSpec::Doc(s) => s.validate(),
             CheckSpec::Artifact(s) => s.validate(),
             CheckSpec::Startup(s) => s.validate(),
+            CheckSpec::Shutdown(s) => s.validate(),
             CheckSpec::Command(s) => s.validate(),
             CheckSpec::Sql(s) => s.validate(),
             CheckSpec::Plan(s) => s.validate(),
@@ -280,6 +295,7 @@ impl CheckSpec {
             CheckSpec::Doc(s) => doc::run(s, ctx),
             CheckSpec::Artifact(s) => artifact::run(s, ctx).await,
             CheckSpec::Startup(s) => startup::run(s, ctx).await,
+            CheckSpec::Shutdown(s) => shutdown::run(s, ctx).await,
             CheckSpec::Command(s) => command::run(s, ctx).await,
             CheckSpec::Sql(s) => sql::run(s, ctx).await,
             CheckSpec::Plan(s) => plan::run(s, ctx).await,

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     pub request: RequestSpec,
@@ -36,7 +36,7 @@ pub struct Spec {
     pub histogram: Option<HistogramSpec>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HistogramSpec {
     pub metric: String,
@@ -110,10 +110,12 @@ pub struct ServiceView {
 }
 
 /// Do the grader's p95 and the service's p95 bucket agree? The grader's clock also covers
-/// the network and its own scheduling, so it may read a little above the bucket.
+/// the network and its own scheduling, which on a loaded two-core machine can double a
+/// fast request's time, so it may read well above the bucket; the mistakes this catches
+/// (a unit off by 1000, a timer that misses the slow part) are far larger than that.
 pub fn agrees(grader_p95_ms: f64, (lo, hi): (f64, Option<f64>)) -> bool {
     let above_lower = grader_p95_ms >= lo * 0.8 - 1.0;
-    let below_upper = hi.is_none_or(|hi| grader_p95_ms <= hi * 1.25 + 5.0);
+    let below_upper = hi.is_none_or(|hi| grader_p95_ms <= hi * 2.0 + 20.0);
     above_lower && below_upper
 }
 
@@ -336,6 +338,8 @@ mod tests {
     fn histogram_agreement_within_bucket_resolution() {
         assert!(agrees(7.0, (5.0, Some(10.0))));
         assert!(agrees(11.5, (5.0, Some(10.0))), "the grader's clock reads a little high");
+        assert!(agrees(17.8, (5.0, Some(10.0))), "or, on a busy machine, a lot higher");
+        assert!(!agrees(41.0, (5.0, Some(10.0))));
         assert!(agrees(2.0, (1.0, Some(2.5))));
         assert!(!agrees(7.0, (2500.0, Some(5000.0))), "milliseconds observed as seconds");
         assert!(!agrees(600.0, (1.0, Some(2.5))), "a timer that misses the slow part");

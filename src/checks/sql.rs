@@ -13,7 +13,7 @@ use crate::template;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     pub query: SqlText,
@@ -23,7 +23,7 @@ pub struct Spec {
     pub expect: Expect,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
     /// Exactly these rows, in order; each a subset of the row (strings may be `~regex`).

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     /// Variables removed from the service's environment.
@@ -20,9 +20,22 @@ pub struct Spec {
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     pub expect: Expect,
+    /// With `expect.ready`: GET requests to the started instance and what each must answer
+    /// (e.g. `/readyz` 503 while the database is unreachable).
+    #[serde(default)]
+    pub probes: Vec<Probe>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Probe {
+    pub path: String,
+    pub status: u16,
+    /// The Content-Type must contain this text (or match `~regex`).
+    pub content_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
     /// true: it must become ready; false: it must refuse to start.
@@ -44,6 +57,17 @@ impl Spec {
             Pattern::parse(o)?;
             if self.expect.ready {
                 return Err("expect.output only applies when the service must refuse to start (ready = false)".into());
+            }
+        }
+        if !self.probes.is_empty() && !self.expect.ready {
+            return Err("probes only apply when the service must become ready (expect.ready = true)".into());
+        }
+        for p in &self.probes {
+            if !p.path.starts_with('/') {
+                return Err(format!("probe path {:?} must start with /", p.path));
+            }
+            if let Some(c) = &p.content_type {
+                Pattern::parse(c)?;
             }
         }
         if !(100..=120_000).contains(&self.expect.within_ms) {
@@ -143,10 +167,31 @@ pub async fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
     if spec.expect.ready {
         let advice = "this lab expects a start within that time — look for slow work before listen()";
         let result = svc.wait_ready(ctx.config, within, advice).await;
+        let probed = match result {
+            Ok(_) => probe(&spec.probes, ctx).await,
+            Err(_) => Vec::new(),
+        };
         let tail = svc.output.tail(20);
         svc.stop(ctx.config.service.stop_grace).await;
         return match result {
-            Ok(took) => Outcome::pass(format!("started {how} and became ready in {:.1} s", took.as_secs_f64())),
+            Ok(took) if probed.iter().all(|(_, problem)| problem.is_none()) => {
+                let answers: Vec<String> = probed.into_iter().map(|(line, _)| line).collect();
+                let also = if answers.is_empty() { String::new() } else { format!("; {}", answers.join(", ")) };
+                Outcome::pass(format!("started {how} and became ready in {:.1} s{also}", took.as_secs_f64()))
+            }
+            Ok(_) => {
+                let problems: Vec<Evidence> = probed.into_iter().filter_map(|(_, p)| p).collect();
+                let what = match &problems[0] {
+                    Evidence::Assert { what, expected, actual } => format!("{what}: expected {expected}, got {actual}"),
+                    _ => String::new(),
+                };
+                Outcome::fail(format!("started {how}: {what}"))
+                    .with_all(problems.into_iter().skip(1))
+                    .with(Evidence::Output { label: "its output".into(), lines: tail })
+                    .with(Evidence::Note {
+                        text: format!("reproduce: {} (then curl the paths above)", reproduce(spec, &cmd)),
+                    })
+            }
             Err(StartError::NotReady { message, tail: t }) => Outcome::fail(format!("started {how}: {message}"))
                 .with(Evidence::Output { label: "output".into(), lines: t }),
             Err(e) => Outcome::error(e.to_string()).with(Evidence::Output { label: "output".into(), lines: tail }),
@@ -196,6 +241,53 @@ pub async fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
         .with(Evidence::Note { text: format!("it {exit_text}") })
         .with(output)
         .with(Evidence::Note { text: format!("reproduce: {}", reproduce(spec, &cmd)) })
+}
+
+/// Send each probe to the instance: `(what it answered, the problem if it is wrong)`.
+async fn probe(probes: &[Probe], ctx: &Ctx<'_>) -> Vec<(String, Option<Evidence>)> {
+    let mut out = Vec::new();
+    for p in probes {
+        let Ok(url) = ctx.config.service.base_url.join(&p.path) else { continue };
+        let got = ctx.client.get(url).timeout(Duration::from_secs(5)).send().await;
+        let (line, problem) = match got {
+            Err(e) => (
+                format!("GET {} failed", p.path),
+                Some(Evidence::Assert {
+                    what: format!("GET {}", p.path),
+                    expected: format!("status {}", p.status),
+                    actual: crate::request::describe(&e, Duration::from_secs(5)),
+                }),
+            ),
+            Ok(r) => {
+                let status = r.status().as_u16();
+                let ct = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                let line = format!("GET {} → {status}", p.path);
+                let ct_ok = p.content_type.as_deref().is_none_or(|want| match Pattern::parse(want) {
+                    Ok(Pattern::Exact(s)) => ct.contains(&s),
+                    Ok(pat) => pat.is_match(&ct),
+                    Err(_) => false,
+                });
+                let problem = if status != p.status {
+                    Some(Evidence::Assert {
+                        what: format!("GET {}", p.path),
+                        expected: format!("status {}", p.status),
+                        actual: format!("{status}"),
+                    })
+                } else if !ct_ok {
+                    Some(Evidence::Assert {
+                        what: format!("GET {} content-type", p.path),
+                        expected: p.content_type.clone().unwrap_or_default(),
+                        actual: if ct.is_empty() { "none".into() } else { ct },
+                    })
+                } else {
+                    None
+                };
+                (line, problem)
+            }
+        };
+        out.push((line, problem));
+    }
+    out
 }
 
 /// A shell line that starts the service the same way (values of removed variables are not
@@ -252,6 +344,7 @@ mod tests {
             env_remove: vec!["DATABASE_URL".into()],
             env: [("PORT".to_string(), "abc".to_string())].into(),
             expect: expect(None),
+            probes: Vec::new(),
         };
         assert_eq!(reproduce(&s, "node src/server.js"), "env -u DATABASE_URL PORT=abc node src/server.js");
     }

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// How one column's values are made.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Gen {
     /// A random version-4 UUID.

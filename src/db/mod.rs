@@ -42,7 +42,7 @@ impl Dialect {
 
 /// SQL in a spec: one text for every dialect, or one per dialect
 /// (`query = { postgres = "…", mysql = "…", sqlite = "…" }`).
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum SqlText {
     One(String),

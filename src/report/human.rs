@@ -155,6 +155,10 @@ impl Reporter for HumanReporter {
                 let text = render_step(step, self.color, self.verbose);
                 self.emit(&text);
             }
+            Event::TrackFinished(t) => {
+                self.stop_bar();
+                self.emit(&format!("\n{}", super::status::render(&t.track, &t.progress, self.color)));
+            }
             Event::LabFinished(report) => {
                 self.stop_bar();
                 let mut text = render_summary(report, self.color);
@@ -587,6 +591,11 @@ pub(crate) fn render_summary(report: &LabReport, color: bool) -> String {
         part(count(Verdict::Skipped), "skipped", DIM),
         fmt_duration(report.duration),
     );
+    // The capstone's report ends with the readiness summary, as the course page does.
+    if !report.readiness.is_empty() {
+        s.push('\n');
+        s.push_str(&super::readiness::render(&report.readiness, color));
+    }
     s
 }
 
@@ -789,6 +798,7 @@ mod tests {
             duration: Duration::from_millis(3240),
             target: "http://127.0.0.1:3000".into(),
             spec_sha256: String::new(),
+            readiness: Vec::new(),
         }
     }
 

@@ -11,6 +11,8 @@ pub struct JsonReporter {
     /// `None` = stdout.
     out: Option<PathBuf>,
     reports: Vec<Value>,
+    /// After `labgrade grade`: the track's standing, which wraps the labs' reports.
+    track: Option<Value>,
     /// With LABGRADE_SIGNING_KEY set, each lab's report is signed.
     key: Option<Vec<u8>>,
 }
@@ -18,11 +20,17 @@ pub struct JsonReporter {
 impl JsonReporter {
     /// `out`: the file to write, or `None` for stdout.
     pub fn new(out: Option<PathBuf>) -> Self {
-        JsonReporter { out, reports: Vec::new(), key: crate::signing::key_from_env() }
+        JsonReporter { out, reports: Vec::new(), track: None, key: crate::signing::key_from_env() }
     }
 
-    /// The document to write: the lab's object if exactly one lab ran, else an array.
+    /// The document to write: after `grade`, `{labs: [...], track_score, completed,
+    /// certificate}`; else the lab's object if exactly one lab ran, or an array.
     fn document(&self) -> Value {
+        if let Some(Value::Object(track)) = &self.track {
+            let mut doc = track.clone();
+            doc.insert("labs".into(), Value::Array(self.reports.clone()));
+            return Value::Object(doc);
+        }
         match self.reports.as_slice() {
             [one] => one.clone(),
             many => Value::Array(many.to_vec()),
@@ -32,6 +40,17 @@ impl JsonReporter {
 
 impl Reporter for JsonReporter {
     fn on_event(&mut self, event: &Event) {
+        if let Event::TrackFinished(t) = event {
+            self.track = Some(json!({
+                "track": t.track.title,
+                "track_score": t.score.score,
+                "completed": t.score.completed,
+                "labs_total": t.score.labs,
+                "pass_mark": t.track.pass_mark,
+                "certificate": if t.score.eligible { "eligible" } else { "locked" },
+                "missing": super::status::missing(&t.track, &t.progress),
+            }));
+        }
         if let Event::LabFinished(report) = event {
             let mut v = json_value(report);
             if let Some(key) = &self.key {
@@ -75,6 +94,7 @@ pub fn json_value(report: &LabReport) -> Value {
             .map(|c| json!({ "id": c.id, "text": c.text, "score": c.score }))
             .collect::<Vec<_>>(),
         "failed_required": score.failed_required,
+        "readiness": readiness_value(&report.readiness),
         "checks": report.checks.iter().map(check_value).collect::<Vec<_>>(),
         "steps": report.steps.iter().map(|s| json!({
             "id": s.id,
@@ -86,6 +106,15 @@ pub fn json_value(report: &LabReport) -> Value {
             "evidence": serde_json::to_value(&s.outcome.evidence).unwrap_or(Value::Array(vec![])),
         })).collect::<Vec<_>>(),
     })
+}
+
+/// `null` for a lab without a summary; else `{validatedConfig: true, …}` and the details.
+fn readiness_value(lines: &[crate::readiness::ReadinessLine]) -> Value {
+    if lines.is_empty() {
+        return Value::Null;
+    }
+    let flags: serde_json::Map<String, Value> = lines.iter().map(|l| (l.key.clone(), Value::Bool(l.ready))).collect();
+    json!({ "summary": flags, "lines": lines })
 }
 
 fn check_value(rec: &CheckRecord) -> Value {
@@ -179,6 +208,7 @@ mod tests {
             duration: Duration::from_millis(3200),
             target: "http://127.0.0.1:3000".into(),
             spec_sha256: String::new(),
+            readiness: Vec::new(),
         }
     }
 
@@ -203,6 +233,7 @@ mod tests {
                 "learner",
                 "pass_mark",
                 "passed",
+                "readiness",
                 "score",
                 "spec_sha256",
                 "steps",

@@ -6,6 +6,8 @@ pub mod github;
 pub mod human;
 pub mod json;
 pub mod junit;
+mod readiness;
+pub mod status;
 
 pub use human::HumanReporter;
 pub use json::{JsonReporter, json_value};

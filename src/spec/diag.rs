@@ -19,6 +19,11 @@ impl fmt::Display for Location {
 }
 
 impl Location {
+    /// A placeholder until the parser sets the real position.
+    pub fn nowhere() -> Location {
+        Location { file: String::new(), line: 0, col: 0 }
+    }
+
     /// Line and column (in characters) of byte offset `at` in `src`.
     pub fn at(file: &str, src: &str, at: usize) -> Location {
         let at = at.min(src.len());

@@ -21,9 +21,47 @@ pub struct Lab {
     pub source: LabSource,
     /// Display name of the spec file, for locations.
     pub file: String,
+    /// Checks of other labs this one re-runs (`[[include]]`), expanded into `checks` by
+    /// [`Lab::expand`] once those labs are loaded.
+    pub includes: Vec<Include>,
+    /// The readiness summary at the end of the report (`[[readiness]]`).
+    pub readiness: Vec<Readiness>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// `[[include]]`: checks of another lab, re-run here by id (not by copy), scored under one
+/// of this lab's criteria.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Include {
+    pub lab: String,
+    pub checks: Vec<String>,
+    /// Steps of that lab the checks depend on (seeds, upstream stand-ins), by id; they run
+    /// right before the included checks.
+    #[serde(default)]
+    pub steps: Vec<String>,
+    pub criterion: String,
+    /// Weight of each included check (default: the weight it has in its own lab).
+    pub weight: Option<f64>,
+    #[serde(skip, default = "Location::nowhere")]
+    pub location: Location,
+    /// Its checks run before the check with this index, like a step's.
+    #[serde(skip)]
+    pub before: usize,
+}
+
+/// `[[readiness]]`: one line of the readiness summary, true when all its checks passed.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Readiness {
+    pub key: String,
+    pub title: String,
+    /// Check ids of this lab (included ones as `LAB/ID`).
+    pub checks: Vec<String>,
+    #[serde(skip, default = "Location::nowhere")]
+    pub location: Location,
+}
+
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Criterion {
     pub id: String,
@@ -44,6 +82,11 @@ pub struct Check {
     pub required: bool,
     pub spec: CheckSpec,
     pub location: Location,
+    /// The lab the check is written in, when it is included from another one (its doc link
+    /// and schema files are that lab's).
+    pub origin: Option<String>,
+    /// Send the grader's default bearer token (its own lab's `token`).
+    pub token: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -107,12 +150,14 @@ impl Lab {
         let doc = Doc::new(file.clone(), src);
         let root = doc.parse()?;
         let root_span = root.span();
-        let (arrays, head_tbl) = split_table(root.into_inner(), &["check", "step"]);
+        let (arrays, head_tbl) = split_table(root.into_inner(), &["check", "step", "include", "readiness"]);
         let head: Head = doc.table(head_tbl, root_span.clone())?;
 
         let mut checks = Vec::new();
         let mut check_starts = Vec::new();
         let mut step_items = Vec::new();
+        let mut include_items = Vec::new();
+        let mut readiness = Vec::new();
         for (key, arr) in arrays {
             let key = key.get_ref().to_string();
             let arr_span = arr.span();
@@ -120,11 +165,14 @@ impl Lab {
                 return Err(doc.err(arr_span, format!("`{key}` must be an array of tables: write [[{key}]]")));
             };
             for item in items.iter().cloned() {
-                if key == "check" {
-                    check_starts.push(item.span().start);
-                    checks.push(parse_check(&doc, item)?);
-                } else {
-                    step_items.push(item);
+                match key.as_str() {
+                    "check" => {
+                        check_starts.push(item.span().start);
+                        checks.push(parse_check(&doc, item, head.token)?);
+                    }
+                    "include" => include_items.push(item),
+                    "readiness" => readiness.push(parse_located::<Readiness>(&doc, item, "readiness")?),
+                    _ => step_items.push(item),
                 }
             }
         }
@@ -137,6 +185,14 @@ impl Lab {
             steps.push(step);
         }
         steps.sort_by_key(|s| s.before);
+        let mut includes = Vec::new();
+        for item in include_items {
+            let start = item.span().start;
+            let mut inc = parse_located::<Include>(&doc, item, "include")?;
+            inc.before = check_starts.iter().filter(|&&c| c < start).count();
+            includes.push(inc);
+        }
+        includes.sort_by_key(|i| i.before);
         let lab = Lab {
             id: head.id,
             title: head.title,
@@ -146,6 +202,8 @@ impl Lab {
             steps,
             source: source.clone(),
             file,
+            includes,
+            readiness,
         };
         lab.validate(&doc)?;
         Ok(lab)
@@ -207,8 +265,29 @@ impl Lab {
                 }
             }
         }
+        for inc in &self.includes {
+            if !self.criteria.iter().any(|c| c.id == inc.criterion) {
+                let known: Vec<_> = self.criteria.iter().map(|c| c.id.as_str()).collect();
+                return Err(Diagnostic {
+                    location: inc.location.clone(),
+                    message: format!(
+                        "include names criterion {:?}; expected one of: {}",
+                        inc.criterion,
+                        known.join(", ")
+                    ),
+                    snippet: None,
+                });
+            }
+            if inc.weight.is_some_and(|w| w <= 0.0 || !w.is_finite()) {
+                return Err(Diagnostic {
+                    location: inc.location.clone(),
+                    message: "include has a weight that is not a positive number".into(),
+                    snippet: None,
+                });
+            }
+        }
         for c in &self.criteria {
-            if !self.checks.iter().any(|k| k.criterion == c.id) {
+            if !self.checks.iter().any(|k| k.criterion == c.id) && !self.includes.iter().any(|i| i.criterion == c.id) {
                 return Err(doc.err(
                     locate(&format!("\"{}\"", c.id)),
                     format!("criterion {:?} has no check; every rubric line needs evidence", c.id),
@@ -218,13 +297,185 @@ impl Lab {
         Ok(())
     }
 
+    /// Put the checks each `[[include]]` names in its place, loading their labs through
+    /// `load`. Included checks are re-run by id: each keeps its own definition (and where it
+    /// is written), gets the id `LAB/ID` and this lab's criterion.
+    pub fn expand(&mut self, mut load: impl FnMut(&str) -> Result<Lab, Diagnostic>) -> Result<(), Diagnostic> {
+        if self.includes.is_empty() {
+            return self.validate_readiness();
+        }
+        let here =
+            |inc: &Include, message: String| Diagnostic { location: inc.location.clone(), message, snippet: None };
+        let mut loaded: Vec<(usize, Vec<Step>, Vec<Check>)> = Vec::new();
+        for inc in &self.includes {
+            if inc.lab == self.id {
+                return Err(here(inc, "a lab cannot include its own checks".into()));
+            }
+            let other = load(&inc.lab)?;
+            if !other.includes.is_empty() {
+                return Err(here(inc, format!("lab {} includes checks itself; includes do not nest", inc.lab)));
+            }
+            let mut picked = Vec::new();
+            for id in &inc.checks {
+                let Some(c) = other.checks.iter().find(|c| &c.id == id) else {
+                    let ids: Vec<_> = other.checks.iter().map(|c| c.id.as_str()).collect();
+                    return Err(here(inc, format!("lab {} has no check {id:?}; it has: {}", inc.lab, ids.join(", "))));
+                };
+                let mut c = c.clone();
+                c.id = format!("{}/{}", other.id, c.id);
+                c.criterion = inc.criterion.clone();
+                c.weight = inc.weight.unwrap_or(c.weight);
+                c.origin = Some(other.id.clone());
+                c.token = other.token;
+                picked.push(c);
+            }
+            let mut steps = Vec::new();
+            for id in &inc.steps {
+                let Some(s) = other.steps.iter().find(|s| &s.id == id) else {
+                    let ids: Vec<_> = other.steps.iter().map(|s| s.id.as_str()).collect();
+                    return Err(here(inc, format!("lab {} has no step {id:?}; it has: {}", inc.lab, ids.join(", "))));
+                };
+                let mut s = s.clone();
+                s.id = format!("{}/{}", other.id, s.id);
+                // A step that does not succeed leaves only its own lab's included checks
+                // unjudged, never the rest of this lab.
+                let mapped: Vec<String> = s
+                    .needed_by
+                    .iter()
+                    .map(|c| format!("{}/{c}", other.id))
+                    .filter(|c| picked.iter().any(|p| &p.id == c))
+                    .collect();
+                s.needed_by = if mapped.is_empty() { picked.iter().map(|p| p.id.clone()).collect() } else { mapped };
+                steps.push(s);
+            }
+            loaded.push((inc.before, steps, picked));
+        }
+        // Rebuild the check list with the included ones in place; steps keep running before
+        // the same check as written.
+        let own = std::mem::take(&mut self.checks);
+        let mut new_index = Vec::with_capacity(own.len() + 1);
+        let mut included_steps = Vec::new();
+        let mut loaded = loaded.into_iter().peekable();
+        let mut place = |checks: &mut Vec<Check>, steps: Vec<Step>, picked: Vec<Check>| {
+            included_steps.extend(steps.into_iter().map(|mut s| {
+                s.before = checks.len();
+                s
+            }));
+            checks.extend(picked);
+        };
+        for (i, c) in own.into_iter().enumerate() {
+            while let Some((_, steps, picked)) = loaded.next_if(|(b, _, _)| *b == i) {
+                place(&mut self.checks, steps, picked);
+            }
+            new_index.push(self.checks.len());
+            self.checks.push(c);
+        }
+        for (_, steps, picked) in loaded {
+            place(&mut self.checks, steps, picked);
+        }
+        new_index.push(self.checks.len());
+        for step in &mut self.steps {
+            step.before = new_index[step.before];
+        }
+        // Own steps written before an include keep running before its steps.
+        self.steps.extend(included_steps);
+        self.steps.sort_by_key(|s| s.before);
+        let mut step_ids = BTreeSet::new();
+        for s in &self.steps {
+            if !step_ids.insert(s.id.as_str()) {
+                return Err(Diagnostic {
+                    location: s.location.clone(),
+                    message: format!("step {:?} is included twice", s.id),
+                    snippet: None,
+                });
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for c in &self.checks {
+            if !seen.insert(c.id.as_str()) {
+                return Err(Diagnostic {
+                    location: c.location.clone(),
+                    message: format!("check {:?} is included twice", c.id),
+                    snippet: None,
+                });
+            }
+        }
+        self.validate_readiness()
+    }
+
+    /// Every check a readiness line names exists (after includes are expanded).
+    fn validate_readiness(&self) -> Result<(), Diagnostic> {
+        for r in &self.readiness {
+            if r.checks.is_empty() {
+                return Err(Diagnostic {
+                    location: r.location.clone(),
+                    message: format!("readiness {:?} names no checks; it must be derived from some", r.key),
+                    snippet: None,
+                });
+            }
+            for id in &r.checks {
+                if !self.checks.iter().any(|c| &c.id == id) {
+                    return Err(Diagnostic {
+                        location: r.location.clone(),
+                        message: format!(
+                            "readiness {:?} names check {id:?}, which this lab does not define or include",
+                            r.key
+                        ),
+                        snippet: None,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The lab whose folder holds a check's files (its own, or the one it is included from).
+    pub fn files_of<'a>(&'a self, check: &'a Check) -> &'a str {
+        check.origin.as_deref().unwrap_or(&self.id)
+    }
+
     /// Read a file that belongs to this lab (a schema, a data file).
     pub fn read_file(&self, rel: &str) -> std::io::Result<Option<String>> {
         self.source.read(&format!("{}/{}", self.id, rel))
     }
 }
 
-fn parse_check<'i>(doc: &Doc<'i>, item: toml::Spanned<toml::de::DeValue<'i>>) -> Result<Check, Diagnostic> {
+/// An `[[include]]` or `[[readiness]]` table, with where it starts.
+fn parse_located<'i, T: serde::de::DeserializeOwned + Located>(
+    doc: &Doc<'i>,
+    item: toml::Spanned<toml::de::DeValue<'i>>,
+    what: &str,
+) -> Result<T, Diagnostic> {
+    let span = item.span();
+    let toml::de::DeValue::Table(table) = item.into_inner() else {
+        return Err(doc.err(span, format!("each [[{what}]] must be a table")));
+    };
+    let mut v: T = doc.table(table, span.clone())?;
+    v.set_location(Location::at(&doc.file, doc.src, span.start));
+    Ok(v)
+}
+
+trait Located {
+    fn set_location(&mut self, at: Location);
+}
+
+impl Located for Include {
+    fn set_location(&mut self, at: Location) {
+        self.location = at;
+    }
+}
+
+impl Located for Readiness {
+    fn set_location(&mut self, at: Location) {
+        self.location = at;
+    }
+}
+
+fn parse_check<'i>(
+    doc: &Doc<'i>,
+    item: toml::Spanned<toml::de::DeValue<'i>>,
+    token: bool,
+) -> Result<Check, Diagnostic> {
     let span = item.span();
     let location = Location::at(&doc.file, doc.src, span.start);
     let toml::de::DeValue::Table(table) = item.into_inner() else {
@@ -247,6 +498,8 @@ fn parse_check<'i>(doc: &Doc<'i>, item: toml::Spanned<toml::de::DeValue<'i>>) ->
         required: common.required,
         spec,
         location,
+        origin: None,
+        token,
     })
 }
 

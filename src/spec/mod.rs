@@ -47,7 +47,21 @@ impl Catalog {
         match src {
             None => Ok(LabEntry::NotWritten),
             Some(src) => {
-                let lab = Lab::parse(&self.source, &rel, &src).map_err(Error::Spec)?;
+                let mut lab = Lab::parse(&self.source, &rel, &src).map_err(Error::Spec)?;
+                let source = &self.source;
+                lab.expand(|other| {
+                    let rel = format!("{other}/lab.toml");
+                    let text = source.read(&rel).ok().flatten().ok_or_else(|| Diagnostic {
+                        location: Location { file: source.display(&rel), line: 1, col: 1 },
+                        message: format!(
+                            "included lab {other:?} has no spec ({} cannot be read)",
+                            source.display(&rel)
+                        ),
+                        snippet: None,
+                    })?;
+                    Lab::parse(source, &rel, &text)
+                })
+                .map_err(Error::Spec)?;
                 if lab.id != lab_id {
                     return Err(Error::Spec(Diagnostic::new(
                         &self.source.display(&rel),

@@ -5,7 +5,7 @@ use crate::checks::{Ctx, Outcome};
 use crate::db::{DbErrorKind, SqlText};
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     pub sql: SqlText,

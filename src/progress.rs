@@ -1,0 +1,207 @@
+//! The progress store: every graded lab's attempt, kept in the learner's repo under
+//! `.labgrade/progress.json` so `labgrade status` can show the track. Writes are atomic; a
+//! file that cannot be read is moved aside and reported, never silently reset.
+
+use crate::score::{self, TrackScore};
+use crate::spec::Track;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+pub const DIR: &str = ".labgrade";
+const FILE: &str = "progress.json";
+const VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub lab: String,
+    /// RFC 3339, UTC.
+    pub at: String,
+    pub score: f64,
+    pub passed: bool,
+    pub grader_version: String,
+    pub spec_sha256: String,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub version: u32,
+    pub attempts: Vec<Attempt>,
+}
+
+/// Where one lab stands.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Standing {
+    Pending,
+    Passed(f64),
+    Failed(f64),
+}
+
+impl Progress {
+    /// The best attempt of a lab (highest score; a pass wins a tie).
+    pub fn best(&self, lab: &str) -> Option<(f64, bool)> {
+        score::best_attempt(self.attempts.iter().filter(|a| a.lab == lab).map(|a| (a.score, a.passed)))
+    }
+
+    pub fn standing(&self, lab: &str) -> Standing {
+        match self.best(lab) {
+            None => Standing::Pending,
+            Some((s, true)) => Standing::Passed(s),
+            Some((s, false)) => Standing::Failed(s),
+        }
+    }
+
+    /// The track from each lab's best attempt.
+    pub fn track(&self, track: &Track) -> TrackScore {
+        let best: Vec<_> = track.labs.iter().map(|l| self.best(&l.id)).collect();
+        score::track(&best, track.pass_mark)
+    }
+}
+
+/// The store of one learner repo.
+pub struct Store {
+    path: PathBuf,
+}
+
+/// What loading found besides the attempts: a damaged file that was moved aside.
+#[derive(Debug)]
+pub struct SetAside {
+    pub file: PathBuf,
+    pub moved_to: PathBuf,
+    pub reason: String,
+}
+
+impl Store {
+    pub fn in_repo(repo: &Path) -> Store {
+        Store { path: repo.join(DIR).join(FILE) }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The attempts so far (none when there is no file yet). A file that cannot be parsed
+    /// is renamed to `progress.json.corrupt-<unix time>` and reported, so nothing is lost.
+    pub fn load(&self) -> std::io::Result<(Progress, Option<SetAside>)> {
+        let bytes = match std::fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok((Progress { version: VERSION, attempts: Vec::new() }, None));
+            }
+            Err(e) => return Err(e),
+        };
+        match parse(&bytes) {
+            Ok(p) => Ok((p, None)),
+            Err(reason) => {
+                let stamp = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
+                let moved_to = self.path.with_file_name(format!("{FILE}.corrupt-{stamp}"));
+                std::fs::rename(&self.path, &moved_to)?;
+                let aside = SetAside { file: self.path.clone(), moved_to, reason };
+                Ok((Progress { version: VERSION, attempts: Vec::new() }, Some(aside)))
+            }
+        }
+    }
+
+    /// Add an attempt and write the file atomically (a crash leaves the old file or the new
+    /// one, never half of one).
+    pub fn record(&self, attempt: Attempt) -> std::io::Result<Option<SetAside>> {
+        let (mut p, aside) = self.load()?;
+        p.attempts.push(attempt);
+        let mut text = serde_json::to_string_pretty(&p).map_err(std::io::Error::other)?;
+        text.push('\n');
+        crate::report::json::write_atomic(&self.path, text.as_bytes())?;
+        // The store is per machine, not part of the learner's submission.
+        let ignore = self.path.with_file_name(".gitignore");
+        if !ignore.exists() {
+            let _ = std::fs::write(ignore, "*\n");
+        }
+        Ok(aside)
+    }
+}
+
+/// Parse the store's text: what it must hold, or why it is not a progress file. Pure.
+pub fn parse(bytes: &[u8]) -> Result<Progress, String> {
+    let p: Progress = serde_json::from_slice(bytes).map_err(|e| format!("not a progress file: {e}"))?;
+    if p.version != VERSION {
+        return Err(format!("progress file version {} (this labgrade writes version {VERSION})", p.version));
+    }
+    Ok(p)
+}
+
+/// Now as RFC 3339 UTC (seconds), without a date crate.
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    rfc3339(secs)
+}
+
+/// Unix seconds → `YYYY-MM-DDTHH:MM:SSZ` (civil-from-days, proleptic Gregorian). Pure.
+pub fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attempt(lab: &str, score: f64, passed: bool) -> Attempt {
+        Attempt {
+            lab: lab.into(),
+            at: "2026-11-26T03:00:00Z".into(),
+            score,
+            passed,
+            grader_version: "0.1.0".into(),
+            spec_sha256: "ab".into(),
+            duration_ms: 10,
+        }
+    }
+
+    #[test]
+    fn dates_are_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_656_225), "2026-11-26T01:23:45Z");
+    }
+
+    #[test]
+    fn the_best_attempt_counts() {
+        let p = Progress {
+            version: VERSION,
+            attempts: vec![attempt("01", 60.0, false), attempt("01", 95.0, true), attempt("01", 70.0, false)],
+        };
+        assert_eq!(p.standing("01"), Standing::Passed(95.0));
+        assert_eq!(p.standing("02"), Standing::Pending);
+    }
+
+    #[test]
+    fn records_atomically_and_keeps_a_corrupt_file_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::in_repo(dir.path());
+        assert!(store.record(attempt("01", 80.0, true)).unwrap().is_none());
+        assert!(store.record(attempt("02", 50.0, false)).unwrap().is_none());
+        let (p, _) = store.load().unwrap();
+        assert_eq!(p.attempts.len(), 2);
+        assert!(dir.path().join(".labgrade/.gitignore").exists());
+
+        std::fs::write(store.path(), b"{ half a file").unwrap();
+        let aside = store.record(attempt("03", 100.0, true)).unwrap().expect("reported");
+        assert!(aside.reason.contains("not a progress file"), "{}", aside.reason);
+        assert_eq!(std::fs::read(&aside.moved_to).unwrap(), b"{ half a file");
+        let (p, _) = store.load().unwrap();
+        assert_eq!(p.attempts, vec![attempt("03", 100.0, true)]);
+        assert!(parse(br#"{"version": 9, "attempts": []}"#).unwrap_err().contains("version 9"));
+    }
+}

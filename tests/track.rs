@@ -1,0 +1,106 @@
+//! The whole track: `labgrade grade` runs every lab and gates the certificate, `status`
+//! shows the course page from the progress store that grading fills.
+
+mod common;
+
+use common::*;
+
+/// `labgrade grade` on a copy of the reference (so its progress store is the test's own).
+fn grade_track(faults: &str) -> (tempfile::TempDir, Run) {
+    ensure_fixture_installed();
+    let repo = repo_copy_changed(&[], &Default::default());
+    let port = free_port();
+    let _guard = serial();
+    let mut cmd = labgrade();
+    cmd.args(["grade", "--format", "json", "-c"])
+        .arg(repo.path().join("labgrade.toml"))
+        .env("LEDGER_PORT", port.to_string())
+        .env("FIXTURE_FAULTS", faults)
+        .env("NO_COLOR", "1");
+    let run = run(&mut cmd);
+    let left = processes_with_env(&format!("LEDGER_PORT={port}"));
+    assert!(left.is_empty(), "processes left behind after grade: {left:?}");
+    (repo, run)
+}
+
+fn status(repo: &std::path::Path) -> Run {
+    let mut cmd = labgrade();
+    cmd.args(["status", "-c"]).arg(repo.join("labgrade.toml")).env("NO_COLOR", "1");
+    run(&mut cmd)
+}
+
+#[test]
+fn the_reference_completes_the_track_and_status_agrees() {
+    let (repo, run) = grade_track("");
+    let doc = run.json();
+    let labs = doc["labs"].as_array().expect("labs");
+    // Every check of every lab, with what it said when it did not pass.
+    let not_passed: Vec<String> =
+        labs.iter()
+            .flat_map(|l| {
+                l["checks"].as_array().unwrap().iter().filter(|c| c["outcome"] != "pass").map(move |c| {
+                    format!("{}/{}: {}", l["lab"].as_str().unwrap(), c["id"].as_str().unwrap(), c["message"])
+                })
+            })
+            .collect();
+    assert_eq!(not_passed, Vec::<String>::new(), "stderr: {}", run.stderr);
+    assert_eq!(labs.len(), 10);
+    assert_eq!(doc["completed"], 10);
+    assert_eq!(doc["track_score"], 100.0);
+    assert_eq!(doc["certificate"], "eligible");
+    assert_eq!(run.code, 0);
+
+    let store: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo.path().join(".labgrade/progress.json")).unwrap()).unwrap();
+    let attempts = store["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 10);
+    assert!(attempts.iter().all(|a| a["spec_sha256"].as_str().unwrap().len() == 64 && a["passed"] == true));
+
+    let s = status(repo.path());
+    assert_eq!(s.code, 0, "{}", s.stdout);
+    assert!(s.stdout.contains("Certificate Lane"), "{}", s.stdout);
+    assert!(s.stdout.contains("Lessons done 10/10 · 100% complete"), "{}", s.stdout);
+    assert!(s.stdout.contains("track score 100.0 / 100 · certificate ELIGIBLE"), "{}", s.stdout);
+}
+
+#[test]
+fn one_fault_keeps_the_certificate_locked_and_status_names_what_is_missing() {
+    // The event loop blocks on checksums: lab 01's required check fails (and lab 10's copy).
+    let (repo, run) = grade_track("blocking-checksum");
+    let doc = run.json();
+    assert_eq!(doc["certificate"], "locked", "{}", doc["missing"]);
+    assert_eq!(run.code, 1);
+    let missing: Vec<&str> = doc["missing"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+    assert!(missing.iter().any(|m| m.starts_with("01 Node Runtime")), "{missing:?}");
+
+    let s = status(repo.path());
+    assert_eq!(s.code, 1);
+    assert!(s.stdout.contains("certificate LOCKED"), "{}", s.stdout);
+    assert!(s.stdout.contains("still missing: 01 Node Runtime"), "{}", s.stdout);
+    assert!(s.stdout.contains("✗ 01"), "{}", s.stdout);
+}
+
+#[test]
+fn status_without_attempts_is_all_pending_and_a_corrupt_store_is_kept_aside() {
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::write(
+        repo.path().join("labgrade.toml"),
+        "[service]\nstart = \"true\"\nbase_url = \"http://127.0.0.1:9\"\n",
+    )
+    .unwrap();
+    let s = status(repo.path());
+    assert_eq!(s.code, 1);
+    assert!(s.stdout.contains("Lessons done 0/10 · 0% complete · next up: 01 "), "{}", s.stdout);
+    assert_eq!(s.stdout.matches("Pending").count(), 10, "{}", s.stdout);
+
+    std::fs::create_dir(repo.path().join(".labgrade")).unwrap();
+    std::fs::write(repo.path().join(".labgrade/progress.json"), "{\"version\": 1, \"attempts\": [").unwrap();
+    let s = status(repo.path());
+    assert!(s.stderr.contains("could not be read"), "{}", s.stderr);
+    let kept: Vec<_> = std::fs::read_dir(repo.path().join(".labgrade"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("progress.json.corrupt-"))
+        .collect();
+    assert_eq!(kept.len(), 1, "the damaged file is kept, not deleted");
+}
