@@ -72,8 +72,17 @@ async fn check(source: LabSource, args: CheckArgs) -> Result<i32, Error> {
     let entry = catalog.resolve(&args.lab)?;
     let lab = crate::grade::written(&catalog, &entry.id)?;
     let (config, opts) = run_setup(&catalog, &args.run)?;
-    let mut reporter = Multi(reporters(&args.run.formats, &args.run.outputs)?);
-    let report = crate::grade::run_one(&lab, &config, &opts, &mut reporter).await?;
+    let mut reporter = Multi(reporters(&args.run)?);
+    let report = match crate::grade::run_one(&lab, &config, &opts, &mut reporter).await {
+        Ok(r) => r,
+        Err(e) => {
+            // An interrupted run still writes what it has, marked interrupted.
+            if matches!(e, Error::Interrupted) {
+                let _ = reporter.finish();
+            }
+            return Err(e);
+        }
+    };
     if !args.run.no_record {
         crate::grade::record(&config, &report);
     }
@@ -84,8 +93,16 @@ async fn check(source: LabSource, args: CheckArgs) -> Result<i32, Error> {
 async fn grade(source: LabSource, args: RunArgs) -> Result<i32, Error> {
     let catalog = Catalog::open(source)?;
     let (config, opts) = run_setup(&catalog, &args)?;
-    let mut reporter = Multi(reporters(&args.formats, &args.outputs)?);
-    let code = crate::grade::grade(&catalog, &config, &opts, !args.no_record, &mut reporter).await?;
+    let mut reporter = Multi(reporters(&args)?);
+    let code = match crate::grade::grade(&catalog, &config, &opts, !args.no_record, &mut reporter).await {
+        Ok(c) => c,
+        Err(e) => {
+            if matches!(e, Error::Interrupted) {
+                let _ = reporter.finish();
+            }
+            return Err(e);
+        }
+    };
     reporter.finish().map_err(|e| Error::Environment(format!("cannot write the report: {e}")))?;
     Ok(code)
 }
@@ -184,7 +201,8 @@ fn parse_outputs(outputs: &[String]) -> Result<Vec<(Format, std::path::PathBuf)>
 
 /// One reporter per format. Human goes to the terminal unless another report takes stdout;
 /// a format with an `-o` file writes there (a format named only by `-o` is on too).
-fn reporters(formats: &[Format], outputs: &[String]) -> Result<Vec<Box<dyn Reporter>>, Error> {
+fn reporters(args: &RunArgs) -> Result<Vec<Box<dyn Reporter>>, Error> {
+    let (formats, outputs) = (&args.formats, &args.outputs);
     let files = parse_outputs(outputs)?;
     let file_of = |f: Format| files.iter().find(|(x, _)| *x == f).map(|(_, p)| p.clone());
     let mut on: Vec<Format> = formats.to_vec();
@@ -216,6 +234,9 @@ fn reporters(formats: &[Format], outputs: &[String]) -> Result<Vec<Box<dyn Repor
     }
     if on.contains(&Format::Github) {
         reporters.push(Box::new(crate::report::github::GithubReporter::new(file_of(Format::Github))));
+    }
+    if args.timings {
+        reporters.push(Box::<crate::report::timings::TimingsReporter>::default());
     }
     Ok(reporters)
 }

@@ -140,6 +140,9 @@ pub struct RunArgs {
     /// Do not record this run in the progress store (.labgrade/ in your repo).
     #[arg(long)]
     pub no_record: bool,
+    /// When the run ends, print where its time went (per lab, check and step) to stderr.
+    #[arg(long)]
+    pub timings: bool,
     /// Grade a service you already run at this URL; nothing is started or stopped.
     #[arg(long, value_name = "URL")]
     pub url: Option<url::Url>,

@@ -28,6 +28,9 @@ pub enum Event {
     LabFinished(Box<LabReport>),
     /// Every lab of the track ran (`labgrade grade`): where the track stands.
     TrackFinished(Box<TrackReport>),
+    /// Ctrl-C or SIGTERM stopped the run: the lab that was running has no score, only the
+    /// checks that finished.
+    Interrupted,
 }
 
 /// The track after a `grade` run, from that run's labs alone.

@@ -34,6 +34,9 @@ pub async fn run_one(
         _ = tokio::signal::ctrl_c() => Err(Error::Interrupted),
         _ = term.recv() => Err(Error::Interrupted),
     };
+    if matches!(result, Err(Error::Interrupted)) {
+        reporter.on_event(&Event::Interrupted);
+    }
     // The run future is gone (finished, failed or interrupted, its service already killed):
     // drop what it provisioned. A no-op after a normal end, where the runner did it.
     for line in crate::db::provision::cleanup().await {

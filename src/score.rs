@@ -14,7 +14,7 @@ pub struct CriterionScore {
     pub checks: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct LabScore {
     /// 0–100, the criterion scores weighted by criterion weight.
     pub score: f64,

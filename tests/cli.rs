@@ -118,6 +118,16 @@ fn remote_targets_are_refused_without_allow_remote() {
 }
 
 #[test]
+fn a_host_name_is_judged_by_what_it_resolves_to() {
+    // A name is resolved first: one that resolves nowhere is refused, not tried.
+    let r = run(labgrade()
+        .args(["check", "1", "--url", "http://labgrade-test.invalid:3000", "-c"])
+        .arg(fixture().join("labgrade.toml")));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("cannot resolve labgrade-test.invalid"), "{}", r.stderr);
+}
+
+#[test]
 fn a_port_already_taken_is_refused_before_anything_starts() {
     let _guard = serial();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -265,8 +275,12 @@ fn ctrl_c_mid_run_leaves_no_process_behind() {
     let _guard = serial();
     ensure_fixture_installed();
     let port = free_port();
+    let out = tempfile::tempdir().unwrap();
+    let partial = out.path().join("partial.json");
     let mut child = labgrade()
-        .args(["check", "1", "-c"])
+        .args(["check", "1", "--no-record", "--format", "human", "-o"])
+        .arg(format!("json={}", partial.display()))
+        .arg("-c")
         .arg(fixture().join("labgrade.toml"))
         .env("LEDGER_PORT", port.to_string())
         .stdout(std::process::Stdio::null())
@@ -290,6 +304,12 @@ fn ctrl_c_mid_run_leaves_no_process_behind() {
     let left = processes_with_env(&format!("LEDGER_PORT={port}"));
     assert!(left.is_empty(), "left behind: {left:?}");
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "the port still answers");
+    // The report still lands, marked interrupted, with the checks that finished.
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&partial).unwrap()).unwrap();
+    assert_eq!(report["interrupted"], true, "{report}");
+    assert_eq!(report["passed"], false);
+    assert!(report["score"].is_null());
+    assert!(!report["checks"].as_array().unwrap().is_empty(), "{report}");
 }
 
 #[test]

@@ -155,6 +155,10 @@ impl Reporter for HumanReporter {
                 let text = render_step(step, self.color, self.verbose);
                 self.emit(&text);
             }
+            Event::Interrupted => {
+                self.stop_bar();
+                self.emit("\ninterrupted — the service and everything it started were stopped; the checks above are all that ran\n");
+            }
             Event::TrackFinished(t) => {
                 self.stop_bar();
                 self.emit(&format!("\n{}", super::status::render(&t.track, &t.progress, self.color)));

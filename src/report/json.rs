@@ -11,6 +11,9 @@ pub struct JsonReporter {
     /// `None` = stdout.
     out: Option<PathBuf>,
     reports: Vec<Value>,
+    /// The lab running now and its finished checks, for a partial report on interrupt.
+    running: Option<(String, String, String)>,
+    finished: Vec<Value>,
     /// After `labgrade grade`: the track's standing, which wraps the labs' reports.
     track: Option<Value>,
     /// With LABGRADE_SIGNING_KEY set, each lab's report is signed.
@@ -20,7 +23,14 @@ pub struct JsonReporter {
 impl JsonReporter {
     /// `out`: the file to write, or `None` for stdout.
     pub fn new(out: Option<PathBuf>) -> Self {
-        JsonReporter { out, reports: Vec::new(), track: None, key: crate::signing::key_from_env() }
+        JsonReporter {
+            out,
+            reports: Vec::new(),
+            running: None,
+            finished: Vec::new(),
+            track: None,
+            key: crate::signing::key_from_env(),
+        }
     }
 
     /// The document to write: after `grade`, `{labs: [...], track_score, completed,
@@ -51,12 +61,36 @@ impl Reporter for JsonReporter {
                 "missing": super::status::missing(&t.track, &t.progress),
             }));
         }
-        if let Event::LabFinished(report) = event {
-            let mut v = json_value(report);
-            if let Some(key) = &self.key {
-                crate::signing::sign(&mut v, key);
+        match event {
+            Event::LabStarted { lab, title, target, .. } => {
+                self.running = Some((lab.clone(), title.clone(), target.clone()));
+                self.finished.clear();
             }
-            self.reports.push(v);
+            Event::CheckFinished(rec) => self.finished.push(check_value(rec)),
+            // Never signed: a partial report is not a grade.
+            Event::Interrupted => {
+                if let Some((lab, title, target)) = self.running.take() {
+                    self.reports.push(json!({
+                        "lab": lab,
+                        "title": title,
+                        "interrupted": true,
+                        "score": null,
+                        "passed": false,
+                        "target": target,
+                        "grader_version": env!("CARGO_PKG_VERSION"),
+                        "checks": std::mem::take(&mut self.finished),
+                    }));
+                }
+            }
+            Event::LabFinished(report) => {
+                self.running = None;
+                let mut v = json_value(report);
+                if let Some(key) = &self.key {
+                    crate::signing::sign(&mut v, key);
+                }
+                self.reports.push(v);
+            }
+            _ => {}
         }
     }
 

@@ -8,6 +8,7 @@ pub mod json;
 pub mod junit;
 mod readiness;
 pub mod status;
+pub mod timings;
 
 pub use human::HumanReporter;
 pub use json::{JsonReporter, json_value};
