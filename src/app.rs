@@ -77,7 +77,7 @@ async fn check(source: LabSource, args: CheckArgs) -> Result<i32, Error> {
         Ok(r) => r,
         Err(e) => {
             // An interrupted run still writes what it has, marked interrupted.
-            if matches!(e, Error::Interrupted) {
+            if matches!(e, Error::Interrupted | Error::Deadline { .. }) {
                 let _ = reporter.finish();
             }
             return Err(e);
@@ -97,7 +97,7 @@ async fn grade(source: LabSource, args: RunArgs) -> Result<i32, Error> {
     let code = match crate::grade::grade(&catalog, &config, &opts, !args.no_record, &mut reporter).await {
         Ok(c) => c,
         Err(e) => {
-            if matches!(e, Error::Interrupted) {
+            if matches!(e, Error::Interrupted | Error::Deadline { .. }) {
                 let _ = reporter.finish();
             }
             return Err(e);
@@ -110,8 +110,12 @@ async fn grade(source: LabSource, args: RunArgs) -> Result<i32, Error> {
 /// The learner's config and the run options `check` and `grade` share.
 fn run_setup(catalog: &Catalog, args: &RunArgs) -> Result<(Config, RunOptions), Error> {
     let config = Config::load(&Config::locate(args.config.path.as_deref())?)?;
-    let opts =
-        RunOptions { url: args.url.clone(), allow_remote: args.allow_remote, pass_mark: catalog.track.pass_mark };
+    let opts = RunOptions {
+        url: args.url.clone(),
+        allow_remote: args.allow_remote,
+        pass_mark: catalog.track.pass_mark,
+        deadline: std::time::Duration::from_secs(args.deadline_secs),
+    };
     Ok((config, opts))
 }
 

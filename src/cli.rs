@@ -143,6 +143,9 @@ pub struct RunArgs {
     /// When the run ends, print where its time went (per lab, check and step) to stderr.
     #[arg(long)]
     pub timings: bool,
+    /// Stop a lab that runs longer than this (exit 2, with the report so far).
+    #[arg(long, value_name = "SECS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub deadline_secs: u64,
     /// Grade a service you already run at this URL; nothing is started or stopped.
     #[arg(long, value_name = "URL")]
     pub url: Option<url::Url>,

@@ -15,6 +15,11 @@ pub enum Error {
     Environment(String),
     #[error("interrupted")]
     Interrupted,
+    /// The lab ran past its overall deadline and was stopped (the report so far is written).
+    #[error(
+        "lab {lab} did not finish within its deadline of {secs} s; it was stopped, and the report holds the checks that finished (raise it with --deadline-secs)"
+    )]
+    Deadline { lab: String, secs: u64 },
 }
 
 impl Error {

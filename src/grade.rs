@@ -29,12 +29,14 @@ pub async fn run_one(
 ) -> Result<LabReport, Error> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| Error::Environment(format!("cannot watch SIGTERM: {e}")))?;
+    let deadline = Error::Deadline { lab: lab.id.clone(), secs: opts.deadline.as_secs() };
     let result = tokio::select! {
         r = runner::run_lab(lab, config, opts, reporter) => r,
         _ = tokio::signal::ctrl_c() => Err(Error::Interrupted),
         _ = term.recv() => Err(Error::Interrupted),
+        _ = tokio::time::sleep(opts.deadline) => Err(deadline),
     };
-    if matches!(result, Err(Error::Interrupted)) {
+    if matches!(result, Err(Error::Interrupted | Error::Deadline { .. })) {
         reporter.on_event(&Event::Interrupted);
     }
     // The run future is gone (finished, failed or interrupted, its service already killed):

@@ -18,6 +18,9 @@ pub struct RunOptions {
     pub url: Option<url::Url>,
     pub allow_remote: bool,
     pub pass_mark: f64,
+    /// A lab that runs longer is stopped: every request has a timeout, but a service can
+    /// make many of them run out.
+    pub deadline: std::time::Duration,
 }
 
 /// Refuse non-loopback targets unless allowed: a grader sends load and attack-shaped

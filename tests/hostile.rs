@@ -353,3 +353,34 @@ fn a_port_taken_by_another_process_is_refused() {
     assert!(other_alive, "labgrade must not touch a process it did not start");
     g.assert_bounded_and_clean();
 }
+
+/// A lab has an overall deadline: four requests that each run out their 2 s timeout are
+/// stopped at 3 s, with exit 2 and the report so far.
+#[test]
+fn a_lab_past_its_deadline_is_stopped_with_the_report_so_far() {
+    let _g = serial();
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    let started = Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_labgrade"))
+        .arg("--labs")
+        .arg(root().join("tests/fixtures/hostile-lab"))
+        .args(["check", "02", "--deadline-secs", "3", "--format", "human", "-o"])
+        .arg(format!("json={}", report.display()))
+        .arg("-c")
+        .arg(case_config("never-responds"))
+        .env("HOSTILE_PORT", port.to_string())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let wall = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(wall < Duration::from_secs(7), "took {wall:?}");
+    assert!(stderr.contains("did not finish within its deadline of 3 s"), "{stderr}");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["interrupted"], true, "{r}");
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(processes_with_env(&format!("HOSTILE_MARKER=never-responds-{port}")).is_empty());
+}

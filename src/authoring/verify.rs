@@ -226,7 +226,12 @@ pub async fn verify(
 ) -> Result<Verification, Error> {
     let config_path = reference.join(crate::config::FILE_NAME);
     let config = Config::load(&config_path)?;
-    let opts = RunOptions { url: None, allow_remote: false, pass_mark: catalog.track.pass_mark };
+    let opts = RunOptions {
+        url: None,
+        allow_remote: false,
+        pass_mark: catalog.track.pass_mark,
+        deadline: std::time::Duration::from_secs(900),
+    };
     let reference_report = crate::grade::run_one(lab, &config, &opts, &mut Quiet).await?;
     let verdicts = |r: &LabReport| -> Vec<(String, Verdict, String)> {
         r.checks.iter().map(|c| (c.id.clone(), c.outcome.verdict, c.outcome.message.clone())).collect()
