@@ -182,7 +182,7 @@ pub fn table(v: &Verification, ids: &[String]) -> String {
             s.push(match (outcome.as_str(), failed_as_mapped, skipped_as_mapped) {
                 (_, true, _) => '✗',
                 (_, _, true) => 's',
-                ("pass", _, _) if f.expected_fail.contains(id) => '?',
+                ("pass", _, _) if f.expected_fail.contains(id) || f.expected_skip.contains(id) => '?',
                 ("pass", _, _) => '·',
                 _ if f.problems.iter().any(|p| p.starts_with(&format!("{id} "))) => '!',
                 _ => '~', // may fail, and did

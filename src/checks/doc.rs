@@ -138,25 +138,26 @@ pub fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
         Err(e) => return Outcome::fail(format!("cannot read {shown}: {e}")),
     };
     let mut problems = judge(&md, &spec.sections);
-    problems.extend(spec.repeated.as_ref().map(|r| judge_repeated(&md, r)).unwrap_or_default());
+    let section_problems = problems.len();
+    let repeated_problems = spec.repeated.as_ref().map(|r| judge_repeated(&md, r)).unwrap_or_default();
+    let repeated_short = !repeated_problems.is_empty();
+    problems.extend(repeated_problems);
     if problems.is_empty() {
         return Outcome::pass(match &spec.repeated {
             Some(r) => format!("{shown} has the required sections and at least {} {}s", r.min, r.noun),
             None => format!("{shown} has {} required section(s)", spec.sections.len()),
         });
     }
-    if spec.sections.is_empty()
-        && let Some(r) = &spec.repeated
-    {
-        return Outcome::fail(format!("{shown}: fewer than {} {}s that qualify", r.min, r.noun)).with_all(problems);
+    let mut what = Vec::new();
+    if section_problems > 0 {
+        what.push(format!("{section_problems} of {} required section(s) missing or too short", spec.sections.len()));
+    }
+    if let Some(r) = spec.repeated.as_ref().filter(|_| repeated_short) {
+        what.push(format!("fewer than {} {}s that qualify", r.min, r.noun));
     }
     let headings: Vec<String> =
         markdown::sections(&md).into_iter().map(|s| format!("{} ({} words)", s.heading, s.words)).collect();
-    Outcome::fail(format!(
-        "{shown}: {} of {} required section(s) missing or too short",
-        problems.len(),
-        spec.sections.len()
-    ))
+    Outcome::fail(format!("{shown}: {}", what.join("; ")))
     .with_all(problems)
     .with(Evidence::Note {
         text: if headings.is_empty() {
