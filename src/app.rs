@@ -11,7 +11,10 @@ use std::io::{IsTerminal, Write};
 
 pub fn main(cli: Cli) -> i32 {
     crate::procs::become_subreaper();
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    // Two workers, but never more than the cores this process may run on (taskset, cgroup
+    // cpusets): two workers sharing one core only add context switches to every request.
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 2));
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("labgrade: error: cannot start the async runtime: {e}");
