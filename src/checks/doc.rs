@@ -157,9 +157,7 @@ pub fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
     }
     let headings: Vec<String> =
         markdown::sections(&md).into_iter().map(|s| format!("{} ({} words)", s.heading, s.words)).collect();
-    Outcome::fail(format!("{shown}: {}", what.join("; ")))
-    .with_all(problems)
-    .with(Evidence::Note {
+    Outcome::fail(format!("{shown}: {}", what.join("; "))).with_all(problems).with(Evidence::Note {
         text: if headings.is_empty() {
             "the file has no headings".into()
         } else {

@@ -16,6 +16,11 @@ pub struct Spec {
     pub background: Option<BackgroundSpec>,
     pub probe: ProbeSpec,
     pub expect: Expect,
+    /// Measure again (up to this many times) when the p95 is over the limit but within
+    /// twice it: a latency near the limit on a noisy machine deserves a second look. Every
+    /// attempt is reported.
+    #[serde(default)]
+    pub retry: u8,
 }
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -52,6 +57,9 @@ pub struct Expect {
     pub status: u16,
 }
 
+/// A retry is spent only on a p95 within this factor of the limit.
+const RETRY_WITHIN: f64 = 2.0;
+
 fn warmup() -> u64 {
     300
 }
@@ -69,6 +77,9 @@ impl Spec {
         {
             return Err("background.concurrency must be 1..64".into());
         }
+        if self.retry > 2 {
+            return Err("retry must be 0..2: a latency that needs more tries is not measured, it is hoped for".into());
+        }
         if !(1..=64).contains(&self.probe.concurrency) {
             return Err("probe.concurrency must be 1..64".into());
         }
@@ -83,18 +94,52 @@ impl Spec {
 }
 
 /// The verdict on measured numbers. Pure.
+/// Whether a failed p95 is near enough the limit for a retry the spec allows. Pure.
+pub fn worth_retry(p95_ms: f64, limit_ms: f64, samples: u64) -> bool {
+    samples > 0 && p95_ms > limit_ms && p95_ms <= limit_ms * RETRY_WITHIN
+}
+
 pub fn judge(p95_ms: f64, limit_ms: f64, samples: u64) -> bool {
     samples > 0 && p95_ms <= limit_ms
 }
 
 pub async fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
+    let (mut outcome, mut over) = measure(spec, ctx).await;
+    let mut tries = vec![over];
+    while over.is_some() && tries.len() <= usize::from(spec.retry) {
+        (outcome, over) = measure(spec, ctx).await;
+        tries.push(over);
+    }
+    if tries.len() > 1 {
+        let said: Vec<String> = tries
+            .iter()
+            .enumerate()
+            .map(|(i, t)| match t {
+                Some(p95) => format!("try {}: p95 {p95:.1} ms, over the limit", i + 1),
+                None => format!("try {}: within the limit", i + 1),
+            })
+            .collect();
+        outcome.message.push_str(&format!(
+            " (measured {} times, as the spec allows {} retr{}: {})",
+            tries.len(),
+            spec.retry,
+            if spec.retry == 1 { "y" } else { "ies" },
+            said.join("; ")
+        ));
+    }
+    outcome
+}
+
+/// One measurement: the outcome, and the p95 when it was over the limit (the one failure a
+/// retry may look at again).
+async fn measure(spec: &Spec, ctx: &mut Ctx<'_>) -> (Outcome, Option<f64>) {
     let probe_req = match ctx.prepare(&spec.probe.request) {
         Ok(p) => p,
-        Err(o) => return o,
+        Err(o) => return (o, None),
     };
     let bg_req = match spec.background.as_ref().map(|b| ctx.prepare(&b.request)).transpose() {
         Ok(b) => b,
-        Err(o) => return o,
+        Err(o) => return (o, None),
     };
     let probe_curl = Evidence::Curl { line: probe_req.curl() };
     let probe_path = probe_req.url.path().to_string();
@@ -142,41 +187,51 @@ pub async fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
         }
         if bg.answered == 0 || bg.failed > 0 {
             let why = bg.first_failure.unwrap_or_else(|| "no background request was answered".into());
-            return Outcome::fail(format!(
+            let o = Outcome::fail(format!(
                 "the background requests failed ({why}), so the latency of {probe_path} under load could not be measured"
-            ))
-            .with(latency)
-            .with(probe_curl);
+            ));
+            return (o.with(latency).with(probe_curl), None);
         }
     }
     let under = if spec.background.is_some() { "under load" } else { "at this concurrency" };
     let bad = &measured.bad;
     if !bad.is_empty() {
-        return Outcome::fail(format!(
+        let o = Outcome::fail(format!(
             "{} of {} probes of {probe_path} did not get {} (first: {})",
             bad.len(),
             spec.probe.count,
             spec.expect.status,
             bad[0]
-        ))
-        .with(latency)
-        .with(probe_curl);
+        ));
+        return (o.with(latency).with(probe_curl), None);
     }
     if judge(p.p95_ms, spec.expect.p95_ms, p.samples) {
-        Outcome::pass(format!("{probe_path} p95 {:.1} ms ≤ {} ms {under}", p.p95_ms, spec.expect.p95_ms)).with(latency)
+        let o = Outcome::pass(format!("{probe_path} p95 {:.1} ms ≤ {} ms {under}", p.p95_ms, spec.expect.p95_ms));
+        (o.with(latency), None)
     } else {
-        Outcome::fail(format!(
+        let o = Outcome::fail(format!(
             "{probe_path} p95 was {:.1} ms {under}; the limit is {} ms",
             p.p95_ms, spec.expect.p95_ms
-        ))
-        .with(latency)
-        .with(probe_curl)
+        ));
+        // Only a p95 near the limit is worth a second look: load elsewhere on the machine
+        // can double a latency, not multiply it by ten.
+        let near = worth_retry(p.p95_ms, spec.expect.p95_ms, p.samples);
+        (o.with(latency).with(probe_curl), near.then_some(p.p95_ms))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_near_miss_is_retried() {
+        assert!(worth_retry(52.9, 50.0, 200));
+        assert!(worth_retry(100.0, 50.0, 200));
+        assert!(!worth_retry(1319.9, 50.0, 100), "a blocked event loop is no near miss");
+        assert!(!worth_retry(40.0, 50.0, 200));
+        assert!(!worth_retry(60.0, 50.0, 0), "no samples is a failure, never a second chance");
+    }
 
     #[test]
     fn zero_samples_never_pass() {
