@@ -48,7 +48,7 @@ pub struct CheckRecord {
     pub id: String,
     pub kind: String,
     pub criterion: String,
-    pub required: bool,
+    pub blocking: bool,
     pub hint: String,
     /// The lab README section to read, as a link.
     pub doc: String,

@@ -134,7 +134,7 @@ pub async fn run_lab(
             id: check.id.clone(),
             kind: check.spec.kind().to_string(),
             criterion: check.criterion.clone(),
-            required: check.required,
+            blocking: check.blocking,
             hint: check.hint.clone(),
             doc: doc_link(lab, lab.files_of(check), &check.doc),
             location: check.location.clone(),

@@ -22,7 +22,7 @@ pub struct LabScore {
     pub pass_mark: f64,
     pub criteria: Vec<CriterionScore>,
     /// Required checks that did not pass (each one alone keeps the lab from passing).
-    pub failed_required: Vec<String>,
+    pub failed_blocking: Vec<String>,
 }
 
 /// Score a lab from each check's verdict (`verdicts[i]` belongs to `lab.checks[i]`).
@@ -56,14 +56,14 @@ pub fn score_lab(lab: &Lab, verdicts: &[Verdict], pass_mark: f64) -> LabScore {
         });
     }
     let score = if total_weight > 0.0 { round1(total / total_weight) } else { 0.0 };
-    let failed_required: Vec<String> = lab
+    let failed_blocking: Vec<String> = lab
         .checks
         .iter()
         .zip(verdicts)
-        .filter(|(c, v)| c.required && **v != Verdict::Pass)
+        .filter(|(c, v)| c.blocking && **v != Verdict::Pass)
         .map(|(c, _)| c.id.clone())
         .collect();
-    LabScore { score, passed: score >= pass_mark && failed_required.is_empty(), pass_mark, criteria, failed_required }
+    LabScore { score, passed: score >= pass_mark && failed_blocking.is_empty(), pass_mark, criteria, failed_blocking }
 }
 
 /// Where a learner stands on the whole track.
@@ -171,7 +171,7 @@ file = "A.md"
         let s = score_lab(&lab(), &[Verdict::Pass, Verdict::Pass, Verdict::Error], 80.0);
         assert_eq!(s.score, 25.0);
         assert!(!s.passed);
-        assert_eq!(s.failed_required, vec!["b1"]);
+        assert_eq!(s.failed_blocking, vec!["b1"]);
         let s = score_lab(&lab(), &[Verdict::Skipped, Verdict::Pass, Verdict::Pass], 80.0);
         assert_eq!(s.criteria[0].score, 75.0);
     }

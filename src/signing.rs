@@ -201,7 +201,7 @@ mod tests {
             "spec_sha256": "ab".repeat(32),
             "learner": "ada",
             "criteria": [{ "id": "runtime", "text": "The runtime model", "score": 75.0 }],
-            "failed_required": [],
+            "failed_blocking": [],
             "checks": [
                 { "id": "a", "outcome": "pass", "message": "ok \"quoted\" ✓", "evidence": [] },
                 {

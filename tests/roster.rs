@@ -88,7 +88,7 @@ fn report(track: &Track, i: usize, j: usize, score: f64, passed: bool) -> Value 
         "grader_version": "0.1.0",
         "spec_sha256": format!("{:064x}", j + 1),
         "criteria": [{ "id": "contract", "text": "The HTTP contract", "score": score }],
-        "failed_required": [],
+        "failed_blocking": [],
         "checks": checks,
         "steps": [],
     });

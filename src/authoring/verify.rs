@@ -2,7 +2,9 @@
 //! solution must score 100; each fault mode (a service switch, or files changed in a copy
 //! of the reference) must fail exactly the checks the map names, nothing else. Prints the
 //! fault × check table and names checks no fault fails (a check that cannot fail proves
-//! nothing).
+//! nothing). Each fault also states the lab verdict it must end with (a fault that breaks a
+//! blocking property fails its lab, and the capstone that re-runs the check), and verify
+//! holds that too.
 
 use crate::checks::Verdict;
 use crate::config::Config;
@@ -41,6 +43,34 @@ pub struct Fault {
     /// Files replaced in the copy: target → source, both relative to the reference.
     #[serde(default)]
     pub write: BTreeMap<String, String>,
+    /// The lab verdict under the fault, in every lab where it fails a check.
+    pub verdict: Option<LabVerdict>,
+    /// Why a lab still passes under the fault (required with `verdict = "pass"`).
+    pub why: Option<String>,
+    /// Labs a `verdict = "fail"` fault still leaves passing: lab id → why.
+    #[serde(default)]
+    pub passes: BTreeMap<String, String>,
+}
+
+/// Whether a lab passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LabVerdict {
+    Pass,
+    Fail,
+}
+
+impl LabVerdict {
+    pub fn of(passed: bool) -> LabVerdict {
+        if passed { LabVerdict::Pass } else { LabVerdict::Fail }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LabVerdict::Pass => "pass",
+            LabVerdict::Fail => "fail",
+        }
+    }
 }
 
 impl Fault {
@@ -54,6 +84,21 @@ impl Fault {
         let prefix = format!("{lab}/");
         self.fails.iter().chain(&self.skips).chain(&self.may_fail).any(|c| c.starts_with(&prefix))
     }
+
+    /// The verdict `lab` must end with, given that the fault fails some of its checks.
+    pub fn verdict_in(&self, lab: &str) -> Option<LabVerdict> {
+        if self.passes.contains_key(lab) { Some(LabVerdict::Pass) } else { self.verdict }
+    }
+
+    /// What is missing from the fault's statement of its verdict.
+    fn verdict_problem(&self) -> Option<&'static str> {
+        match (self.verdict, self.why.as_deref().map(str::trim)) {
+            (None, _) => Some("states no `verdict` (\"fail\" or \"pass\")"),
+            (Some(LabVerdict::Pass), None | Some("")) => Some("says `verdict = \"pass\"` without a `why`"),
+            _ if self.passes.values().any(|w| w.trim().is_empty()) => Some("names a lab in `passes` without a reason"),
+            _ => None,
+        }
+    }
 }
 
 /// One fault graded against the lab, compared with its line of the map.
@@ -65,6 +110,10 @@ pub struct FaultResult {
     pub expected_skip: Vec<String>,
     /// What each check of the lab ended with.
     pub outcomes: Vec<(String, String)>,
+    /// The lab verdict the map states for this lab (none when the fault fails no check of it).
+    pub expected_lab: Option<LabVerdict>,
+    /// The lab verdict it ended with.
+    pub lab: LabVerdict,
     /// Everything that disagrees with the map, in words.
     pub problems: Vec<String>,
 }
@@ -84,8 +133,14 @@ fn mapped(lab: &str, ids: &[String], list: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// Compare a fault's graded outcomes with the map. Pure.
-pub fn compare(lab: &str, name: &str, fault: &Fault, outcomes: &[(String, Verdict, String)]) -> FaultResult {
+/// Compare a fault's graded outcomes and lab verdict (`passed`) with the map. Pure.
+pub fn compare(
+    lab: &str,
+    name: &str,
+    fault: &Fault,
+    outcomes: &[(String, Verdict, String)],
+    passed: bool,
+) -> FaultResult {
     let ids: Vec<String> = outcomes.iter().map(|(id, _, _)| id.clone()).collect();
     let (fails, skips, may) =
         (mapped(lab, &ids, &fault.fails), mapped(lab, &ids, &fault.skips), mapped(lab, &ids, &fault.may_fail));
@@ -110,8 +165,22 @@ pub fn compare(lab: &str, name: &str, fault: &Fault, outcomes: &[(String, Verdic
             _ => {}
         }
     }
+    let expected_lab = if fails.is_empty() { None } else { fault.verdict_in(lab) };
+    let got = LabVerdict::of(passed);
+    match expected_lab {
+        Some(LabVerdict::Fail) if got == LabVerdict::Pass => problems.push(format!(
+            "the lab passed, but the map says the fault fails {lab} (it breaks a blocking check or too much score)"
+        )),
+        Some(LabVerdict::Pass) if got == LabVerdict::Fail => {
+            let why = fault.passes.get(lab).or(fault.why.as_ref()).map(String::as_str).unwrap_or("");
+            problems.push(format!("the lab failed, but the map says it still passes under the fault: {why}"))
+        }
+        _ => {}
+    }
     FaultResult {
         fault: name.to_string(),
+        expected_lab,
+        lab: got,
         expected_fail: fails,
         expected_skip: skips,
         outcomes: outcomes.iter().map(|(id, v, _)| (id.clone(), v.as_str().to_string())).collect(),
@@ -168,12 +237,12 @@ pub fn table(v: &Verification, ids: &[String]) -> String {
     for i in 0..ids.len() {
         let _ = write!(s, "{}", (i + 1) % 10);
     }
-    s.push('\n');
+    s.push_str("  lab\n");
     let _ = write!(s, "{:<width$}  ", "reference");
     for id in ids {
         s.push(if v.reference_not_passed.contains(id) { '!' } else { '·' });
     }
-    s.push_str(if v.reference_not_passed.is_empty() { "  ok\n" } else { "  NOT 100\n" });
+    s.push_str(if v.reference_not_passed.is_empty() { "  P    ok\n" } else { "  ?    NOT 100\n" });
     for f in &v.faults {
         let _ = write!(s, "{:<width$}  ", f.fault);
         for (id, outcome) in &f.outcomes {
@@ -188,13 +257,30 @@ pub fn table(v: &Verification, ids: &[String]) -> String {
                 _ => '~', // may fail, and did
             });
         }
-        s.push_str(if f.ok() { "  ok\n" } else { "  WRONG\n" });
+        // The lab verdict: P passed, F failed; lower case when the map states none here, `!`
+        // after it when the map states the other one.
+        let mark = match (f.lab, f.expected_lab) {
+            (LabVerdict::Pass, None) => "p ",
+            (LabVerdict::Fail, None) => "f ",
+            (got, Some(want)) if got != want => {
+                if got == LabVerdict::Pass {
+                    "P!"
+                } else {
+                    "F!"
+                }
+            }
+            (LabVerdict::Pass, _) => "P ",
+            (LabVerdict::Fail, _) => "F ",
+        };
+        let _ = write!(s, "  {mark}");
+        s.push_str(if f.ok() { "   ok\n" } else { "   WRONG\n" });
         for p in &f.problems {
             let _ = writeln!(s, "{:<width$}    {p}", "");
         }
     }
     s.push_str(
-        "\n✗ failed as mapped · s skipped as mapped · · passed · ! not mapped · ? mapped but passed · ~ may fail\n",
+        "\n✗ failed as mapped · s skipped as mapped · · passed · ! not mapped · ? mapped but passed · ~ may fail\n\
+         lab: F failed · P passed, as the map states · F! P! the map states the other verdict · f p the fault fails no check here\n",
     );
     s
 }
@@ -271,7 +357,7 @@ pub async fn verify(
             cfg.service.env.insert(var.to_string(), (*name).clone());
             crate::grade::run_one(lab, &cfg, &opts, &mut Quiet).await?
         };
-        let result = compare(&lab.id, name, fault, &verdicts(&report));
+        let result = compare(&lab.id, name, fault, &verdicts(&report), report.score.passed);
         eprintln!(
             "labgrade: fault {}/{} {name}: {} ({:.1} s)",
             i + 1,
@@ -340,13 +426,23 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
 pub fn load_map(path: &Path) -> Result<FaultMap, Error> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::Usage(format!("cannot read the fault map {}: {e}", path.display())))?;
-    toml::from_str(&text).map_err(|e| {
+    let map: FaultMap = toml::from_str(&text).map_err(|e| {
         let at = e.span().map(|s| crate::spec::Location::at(&path.display().to_string(), &text, s.start));
         Error::Usage(match at {
             Some(at) => format!("{at}: {}", e.message()),
             None => format!("{}: {}", path.display(), e.message()),
         })
-    })
+    })?;
+    for (name, fault) in &map.faults {
+        if let Some(problem) = fault.verdict_problem() {
+            let at = text
+                .find(&format!("[faults.{name}]"))
+                .map(|i| crate::spec::Location::at(&path.display().to_string(), &text, i).to_string())
+                .unwrap_or_else(|| path.display().to_string());
+            return Err(Error::Usage(format!("{at}: fault {name:?} {problem}")));
+        }
+    }
+    Ok(map)
 }
 
 #[cfg(test)]
@@ -367,16 +463,16 @@ mod tests {
                 ("c".to_string(), c, "m".into()),
             ]
         };
-        let r = compare("01-x", "f", &f, &got(Verdict::Fail, Verdict::Fail, Verdict::Pass));
+        let r = compare("01-x", "f", &f, &got(Verdict::Fail, Verdict::Fail, Verdict::Pass), true);
         assert!(r.ok(), "{:?}", r.problems);
         assert_eq!(r.expected_fail, vec!["a", "02-y/b"]);
-        let r = compare("01-x", "f", &f, &got(Verdict::Pass, Verdict::Fail, Verdict::Fail));
+        let r = compare("01-x", "f", &f, &got(Verdict::Pass, Verdict::Fail, Verdict::Fail), true);
         assert_eq!(
             r.problems,
             vec!["a was pass but the map says fail", "c did not pass but the map does not name it — fail: m"]
         );
         // An error where a failure is mapped is not a failure.
-        let r = compare("01-x", "f", &f, &got(Verdict::Error, Verdict::Fail, Verdict::Pass));
+        let r = compare("01-x", "f", &f, &got(Verdict::Error, Verdict::Fail, Verdict::Pass), true);
         assert_eq!(r.problems, vec!["a was error but the map says fail"]);
     }
 
@@ -389,6 +485,7 @@ mod tests {
             "f",
             &map.faults["f"],
             &[("a".into(), Verdict::Fail, String::new()), ("b".into(), Verdict::Fail, String::new())],
+            false,
         );
         let v = Verification {
             lab: "01-x".into(),
@@ -400,8 +497,44 @@ mod tests {
         assert_eq!(v.never_failed, vec!["b"]);
         let t = table(&v, &ids);
         assert!(t.contains("   2  b   ← no fault fails this check"), "{t}");
-        assert!(t.contains("reference  ··  ok\n"), "{t}");
-        assert!(t.contains("f          ✗!  WRONG\n"), "{t}");
+        assert!(t.contains("reference  ··  P    ok\n"), "{t}");
+        assert!(t.contains("f          ✗!  f    WRONG\n"), "{t}");
         assert!(!v.ok());
+    }
+
+    #[test]
+    fn the_lab_verdict_is_held_where_the_fault_fails_a_check() {
+        let outcomes = |v: Verdict| vec![("a".to_string(), v, String::new())];
+        let mut f = fault(&["01-x/a"]);
+        f.verdict = Some(LabVerdict::Fail);
+        // A blocking fault that left its lab passing is named.
+        let r = compare("01-x", "f", &f, &outcomes(Verdict::Fail), true);
+        assert_eq!(r.expected_lab, Some(LabVerdict::Fail));
+        assert!(r.problems[0].starts_with("the lab passed, but the map says the fault fails 01-x"), "{:?}", r.problems);
+        assert!(compare("01-x", "f", &f, &outcomes(Verdict::Fail), false).ok());
+        // A lab it does not touch has no stated verdict.
+        let r = compare("02-y", "f", &f, &outcomes(Verdict::Pass), true);
+        assert_eq!(r.expected_lab, None);
+        assert!(r.ok());
+        // `passes` names a lab that still passes, with its reason.
+        f.passes.insert("01-x".into(), "only a document".into());
+        let r = compare("01-x", "f", &f, &outcomes(Verdict::Fail), false);
+        assert_eq!(
+            r.problems,
+            vec!["the lab failed, but the map says it still passes under the fault: only a document"]
+        );
+    }
+
+    #[test]
+    fn a_fault_must_state_its_verdict_and_a_pass_its_reason() {
+        let mut f = fault(&["01-x/a"]);
+        assert!(f.verdict_problem().unwrap().contains("states no `verdict`"));
+        f.verdict = Some(LabVerdict::Pass);
+        assert!(f.verdict_problem().unwrap().contains("without a `why`"));
+        f.why = Some("a document".into());
+        assert_eq!(f.verdict_problem(), None);
+        f.verdict = Some(LabVerdict::Fail);
+        f.passes.insert("10-z".into(), " ".into());
+        assert!(f.verdict_problem().unwrap().contains("without a reason"));
     }
 }

@@ -19,7 +19,7 @@ use toml::de::{DeTable, DeValue};
 /// Top-level arrays of tables.
 pub const ARRAYS: &[&str] = &["criterion", "check", "step", "include", "readiness"];
 /// Keys every check has beside its kind's own.
-pub const CHECK_KEYS: &[&str] = &["id", "kind", "criterion", "weight", "hint", "doc", "required"];
+pub const CHECK_KEYS: &[&str] = &["id", "kind", "criterion", "weight", "hint", "doc", "blocking", "required"];
 /// Keys every step has beside its kind's own.
 pub const STEP_KEYS: &[&str] = &["id", "kind", "needed_by"];
 
@@ -56,9 +56,11 @@ pub struct CheckCommon {
     pub hint: String,
     /// A README anchor in the lab folder ("README.md#errors") or an http(s) URL.
     pub doc: String,
-    /// A lab is not passed while a required check fails, whatever the score.
-    #[serde(default)]
-    pub required: bool,
+    /// A lab is not passed while a blocking check fails, whatever the score: security,
+    /// data integrity, correct results and the lab's headline objective. (`required` is
+    /// the older name of the same key.)
+    #[serde(default, alias = "required")]
+    pub blocking: bool,
 }
 
 /// The keys every `[[step]]` has; the kind's own keys sit beside them.

@@ -49,8 +49,8 @@ pub fn annotations(report: &LabReport) -> Vec<String> {
             props.push(format!("line={line}"));
             props.push(format!("col={col}"));
         }
-        let required = if rec.required { " (required)" } else { "" };
-        props.push(format!("title={}", escape_property(&format!("{}/{}{required}", report.lab, rec.id))));
+        let blocking = if rec.blocking { " (blocking)" } else { "" };
+        props.push(format!("title={}", escape_property(&format!("{}/{}{blocking}", report.lab, rec.id))));
         let mut message = rec.outcome.message.clone();
         if !rec.hint.is_empty() {
             message.push_str(&format!("\nhint: {}", rec.hint));
@@ -77,8 +77,8 @@ pub fn summary(report: &LabReport) -> String {
         "## {} — {}\n\n**{} / 100** · pass mark {} · {verdict}\n\n",
         report.lab, report.title, s.score, s.pass_mark
     );
-    if !s.failed_required.is_empty() {
-        md.push_str(&format!("Required checks not passed: {}\n\n", s.failed_required.join(", ")));
+    if !s.failed_blocking.is_empty() {
+        md.push_str(&format!("Blocking checks not passed: {}\n\n", s.failed_blocking.join(", ")));
     }
     md.push_str("| criterion | score | checks |\n|---|---:|---:|\n");
     for c in &s.criteria {

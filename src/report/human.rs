@@ -283,8 +283,8 @@ pub(crate) fn render_check(rec: &CheckRecord, color: bool, verbose: bool) -> Str
     if rec.outcome.verdict != Verdict::Skipped {
         let _ = write!(s, " {}", paint(color, DIM, format_args!("{:>7}", fmt_duration(rec.duration))));
     }
-    if rec.required && rec.outcome.verdict != Verdict::Pass {
-        let _ = write!(s, "  {}", paint(color, DIM, "(required)"));
+    if rec.blocking && rec.outcome.verdict != Verdict::Pass {
+        let _ = write!(s, "  {}", paint(color, DIM, "(blocking)"));
     }
     let mut s = s.trim_end().to_string();
     s.push('\n');
@@ -566,7 +566,7 @@ pub(crate) fn render_summary(report: &LabReport, color: bool) -> String {
         paint(color, BOLD, format_args!("score {:.1} / 100", score.score)),
         fmt_num(score.pass_mark),
     );
-    if !score.failed_required.is_empty() {
+    if !score.failed_blocking.is_empty() {
         let _ = writeln!(
             s,
             "{}",
@@ -574,8 +574,8 @@ pub(crate) fn render_summary(report: &LabReport, color: bool) -> String {
                 color,
                 RED,
                 format_args!(
-                    "required check(s) not passed: {} — the lab cannot pass without them",
-                    score.failed_required.join(", ")
+                    "blocking check(s) not passed: {} — the lab cannot pass without them",
+                    score.failed_blocking.join(", ")
                 ),
             )
         );
@@ -620,7 +620,7 @@ mod tests {
             id: id.into(),
             kind: "http".into(),
             criterion: "runtime".into(),
-            required: false,
+            blocking: false,
             hint: "return 200 from /healthz".into(),
             doc: "https://example.test/labs/01#health".into(),
             location: Location { file: "01-runtime/lab.toml".into(), line: 14, col: 1 },
@@ -653,11 +653,11 @@ mod tests {
             Outcome::fail("status was 500")
                 .with(Evidence::Curl { line: "curl -sS http://127.0.0.1:3000/healthz".into() }),
         );
-        r.required = true;
+        r.blocking = true;
         let s = render_check(&r, false, false);
         let l = lines(&s);
         assert!(l[0].starts_with("  ✗ healthz-ok "), "{s}");
-        assert!(l[0].ends_with("12 ms  (required)"), "{s}");
+        assert!(l[0].ends_with("12 ms  (blocking)"), "{s}");
         assert_eq!(l[1], "      status was 500");
         assert_eq!(l[2], "      reproduce: curl -sS http://127.0.0.1:3000/healthz");
         assert_eq!(l[3], "      hint: return 200 from /healthz");
@@ -789,7 +789,7 @@ mod tests {
                     },
                     CriterionScore { id: "b".into(), text: "Health".into(), score: 0.0, passed_checks: 0, checks: 1 },
                 ],
-                failed_required: if passed { vec![] } else { vec!["healthz-ok".into(), "ready".into()] },
+                failed_blocking: if passed { vec![] } else { vec!["healthz-ok".into(), "ready".into()] },
             },
             steps: vec![],
             checks: vec![
@@ -817,7 +817,7 @@ mod tests {
                 "    0.0  Health                          (0/1 check)",
                 "",
                 "score 50.0 / 100 · pass mark 80 · NOT PASSED",
-                "required check(s) not passed: healthz-ok, ready — the lab cannot pass without them",
+                "blocking check(s) not passed: healthz-ok, ready — the lab cannot pass without them",
                 "2 passed, 1 failed, 1 error, 1 skipped in 3.2 s",
             ]
         );
@@ -827,7 +827,7 @@ mod tests {
     fn summary_passed() {
         let s = render_summary(&report(true), false);
         assert!(s.contains("score 85.7 / 100 · pass mark 80 · PASSED\n"), "{s}");
-        assert!(!s.contains("required check(s)"), "{s}");
+        assert!(!s.contains("blocking check(s)"), "{s}");
         let c = render_summary(&report(true), true);
         assert!(c.contains(&format!("{}PASSED{:#}", GREEN.bold(), GREEN.bold())), "{c}");
     }

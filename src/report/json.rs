@@ -127,7 +127,7 @@ pub fn json_value(report: &LabReport) -> Value {
             .iter()
             .map(|c| json!({ "id": c.id, "text": c.text, "score": c.score }))
             .collect::<Vec<_>>(),
-        "failed_required": score.failed_required,
+        "failed_blocking": score.failed_blocking,
         "readiness": readiness_value(&report.readiness),
         "checks": report.checks.iter().map(check_value).collect::<Vec<_>>(),
         "steps": report.steps.iter().map(|s| json!({
@@ -156,7 +156,7 @@ fn check_value(rec: &CheckRecord) -> Value {
         "id": rec.id,
         "kind": rec.kind,
         "criterion": rec.criterion,
-        "required": rec.required,
+        "blocking": rec.blocking,
         "outcome": rec.outcome.verdict.as_str(),
         "message": rec.outcome.message,
         "location": rec.location.to_string(),
@@ -206,7 +206,7 @@ mod tests {
             id: id.into(),
             kind: "http".into(),
             criterion: "runtime".into(),
-            required: id == "b",
+            blocking: id == "b",
             hint: "look again".into(),
             doc: "labs/01/README.md#x".into(),
             location: Location { file: "01-runtime/lab.toml".into(), line: 12, col: 1 },
@@ -230,7 +230,7 @@ mod tests {
                     passed_checks: 1,
                     checks: 4,
                 }],
-                failed_required: vec!["b".into()],
+                failed_blocking: vec!["b".into()],
             },
             steps: vec![],
             checks: vec![
@@ -261,7 +261,7 @@ mod tests {
                 "checks",
                 "criteria",
                 "duration_ms",
-                "failed_required",
+                "failed_blocking",
                 "grader_version",
                 "lab",
                 "learner",
@@ -281,7 +281,7 @@ mod tests {
         assert_eq!(v["pass_mark"], 80.0);
         assert_eq!(v["duration_ms"], 3200);
         assert_eq!(v["grader_version"], env!("CARGO_PKG_VERSION"));
-        assert_eq!(v["failed_required"], json!(["b"]));
+        assert_eq!(v["failed_blocking"], json!(["b"]));
         assert_eq!(keys(&v["criteria"][0]), ["id", "score", "text"]);
         assert_eq!(v["criteria"][0]["score"], 25.0);
     }
@@ -294,6 +294,7 @@ mod tests {
             assert_eq!(
                 keys(c),
                 [
+                    "blocking",
                     "criterion",
                     "doc",
                     "duration_ms",
@@ -303,8 +304,7 @@ mod tests {
                     "kind",
                     "location",
                     "message",
-                    "outcome",
-                    "required"
+                    "outcome"
                 ]
             );
         }
@@ -312,7 +312,7 @@ mod tests {
         assert_eq!(outcomes, ["pass", "fail", "error", "skipped"]);
         assert_eq!(checks[1]["location"], "01-runtime/lab.toml:12:1");
         assert_eq!(checks[1]["duration_ms"], 12);
-        assert_eq!(checks[1]["required"], true);
+        assert_eq!(checks[1]["blocking"], true);
         assert_eq!(checks[1]["evidence"], json!([{ "type": "curl", "line": "curl -sS http://x/" }]));
         assert_eq!(checks[0]["evidence"], json!([]));
     }

@@ -72,7 +72,7 @@ mod tests {
             id: id.into(),
             kind: "http".into(),
             criterion: "c".into(),
-            required: false,
+            blocking: false,
             hint: String::new(),
             doc: String::new(),
             location: Location::nowhere(),

@@ -78,8 +78,8 @@ pub struct Check {
     pub weight: f64,
     pub hint: String,
     pub doc: String,
-    /// A lab is not passed while a required check fails, whatever the score.
-    pub required: bool,
+    /// A lab is not passed while a blocking check fails, whatever the score.
+    pub blocking: bool,
     pub spec: CheckSpec,
     pub location: Location,
     /// The lab the check is written in, when it is included from another one (its doc link
@@ -138,11 +138,12 @@ struct Common {
     weight: f64,
     hint: String,
     doc: String,
-    #[serde(default)]
-    required: bool,
+    /// `required` is the older name of the same key.
+    #[serde(default, alias = "required")]
+    blocking: bool,
 }
 
-const COMMON_KEYS: &[&str] = &["id", "kind", "criterion", "weight", "hint", "doc", "required"];
+const COMMON_KEYS: &[&str] = &["id", "kind", "criterion", "weight", "hint", "doc", "blocking", "required"];
 
 impl Lab {
     pub fn parse(source: &LabSource, rel: &str, src: &str) -> Result<Lab, Diagnostic> {
@@ -495,7 +496,7 @@ fn parse_check<'i>(
         weight: common.weight,
         hint: common.hint,
         doc: common.doc,
-        required: common.required,
+        blocking: common.blocking,
         spec,
         location,
         origin: None,
