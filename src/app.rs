@@ -118,6 +118,7 @@ fn run_setup(catalog: &Catalog, args: &RunArgs) -> Result<(Config, RunOptions), 
         allow_remote: args.allow_remote,
         pass_mark: catalog.track.pass_mark,
         deadline: std::time::Duration::from_secs(args.deadline_secs),
+        seed: args.seed.unwrap_or_else(crate::template::fresh_seed),
     };
     Ok((config, opts))
 }

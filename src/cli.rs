@@ -152,6 +152,10 @@ pub struct RunArgs {
     /// Allow a target that is not on this machine.
     #[arg(long)]
     pub allow_remote: bool,
+    /// Replay a run's generated inputs (its report prints the seed); each run picks a new
+    /// one otherwise, so answers cannot be memorised.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub seed: Option<u64>,
     /// Report formats; repeat for several: human (the terminal), json, junit (JUnit XML),
     /// github (workflow annotations on stdout and a Markdown job summary).
     #[arg(long = "format", value_enum, default_value = "human")]

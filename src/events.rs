@@ -83,6 +83,8 @@ pub struct LabReport {
     pub spec_sha256: String,
     /// The readiness summary, for a lab that declares one (the capstone).
     pub readiness: Vec<crate::readiness::ReadinessLine>,
+    /// The run seed its generated inputs followed (`--seed` replays them).
+    pub seed: u64,
 }
 
 fn ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

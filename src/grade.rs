@@ -57,6 +57,7 @@ pub fn attempt(report: &LabReport) -> Attempt {
         grader_version: env!("CARGO_PKG_VERSION").to_string(),
         spec_sha256: report.spec_sha256.clone(),
         duration_ms: report.duration.as_millis() as u64,
+        failed_blocking: report.score.failed_blocking.clone(),
     }
 }
 

@@ -21,6 +21,9 @@ pub struct Attempt {
     pub grader_version: String,
     pub spec_sha256: String,
     pub duration_ms: u64,
+    /// Blocking checks that did not pass: each alone kept the lab from passing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_blocking: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -41,6 +44,12 @@ impl Progress {
     /// The best attempt of a lab (highest score; a pass wins a tie).
     pub fn best(&self, lab: &str) -> Option<(f64, bool)> {
         score::best_attempt(self.attempts.iter().filter(|a| a.lab == lab).map(|a| (a.score, a.passed)))
+    }
+
+    /// The attempt that is the best one (the latest of equals), for what it failed.
+    pub fn best_attempt(&self, lab: &str) -> Option<&Attempt> {
+        let (score, passed) = self.best(lab)?;
+        self.attempts.iter().rev().find(|a| a.lab == lab && a.score == score && a.passed == passed)
     }
 
     pub fn standing(&self, lab: &str) -> Standing {
@@ -157,6 +166,7 @@ mod tests {
             grader_version: "0.1.0".into(),
             spec_sha256: "ab".into(),
             duration_ms: 10,
+            failed_blocking: Vec::new(),
         }
     }
 

@@ -21,6 +21,9 @@ pub struct RunOptions {
     /// A lab that runs longer is stopped: every request has a timeout, but a service can
     /// make many of them run out.
     pub deadline: std::time::Duration,
+    /// The run seed: every generated input (the lab's `[generate]` values, seeded rows,
+    /// `{{uuid}}`) follows it, so `--seed` replays a run's requests exactly.
+    pub seed: u64,
 }
 
 /// Refuse non-loopback targets unless allowed: a grader sends load and attack-shaped
@@ -83,7 +86,12 @@ pub async fn run_lab(
         seeded: Default::default(),
         upstreams,
         service_output: None,
+        seed: opts.seed,
     };
+    crate::template::seed_uuids(opts.seed);
+    for (name, g) in &lab.generate {
+        ctx.vars.insert(name.clone(), g.value(opts.seed, name));
+    }
     if let Some(s) = config.service_env("JWT_SECRET") {
         ctx.secrets.push(s);
     }
@@ -170,6 +178,7 @@ pub async fn run_lab(
         target: base_url.to_string(),
         spec_sha256: spec_hash(lab),
         readiness,
+        seed: opts.seed,
     };
     reporter.on_event(&Event::LabFinished(Box::new(report.clone())));
     Ok(report)

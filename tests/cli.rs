@@ -441,3 +441,32 @@ fn leaked_secrets_are_located_but_never_repeated() {
         assert!(!text.contains("eyJ"), "a token in a report");
     }
 }
+
+/// The grader's inputs change from run to run (a service cannot pass by remembering them),
+/// and `--seed` replays a run's inputs exactly: the seed is in the JSON report.
+#[test]
+fn generated_inputs_follow_the_run_seed() {
+    let fixture = fixture();
+    // The fault makes invoice-create fail, so its evidence carries the request it sent.
+    let sent = |extra: &[&str]| -> (u64, String) {
+        let r = grade("02", "invoice-field-renamed", &fixture, extra);
+        let report = r.json();
+        let check = report["checks"].as_array().unwrap().iter().find(|c| c["id"] == "invoice-create").unwrap().clone();
+        let curl = check["evidence"].as_array().unwrap().iter().find(|e| e["type"] == "curl").unwrap()["line"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // The body: `--data-raw '{...}'`, with the customer id (made by the service) left out.
+        let body = curl.split("--data-raw").nth(1).unwrap().to_string();
+        let amount = body.split("amountCents").nth(1).unwrap().chars().take(12).collect::<String>();
+        (report["seed"].as_u64().unwrap(), amount)
+    };
+    let (s1, a1) = sent(&["--seed", "4242"]);
+    let (s2, a2) = sent(&["--seed", "4242"]);
+    assert_eq!((s1, s2), (4242, 4242));
+    assert_eq!(a1, a2, "the same seed sends the same amount");
+    let (s3, a3) = sent(&[]);
+    let (s4, a4) = sent(&[]);
+    assert!(s3 != s4 && s3 != 0, "each run without --seed picks its own seed: {s3} {s4}");
+    assert!(a3 != a4 || a3 != a1, "runs without --seed send other amounts: {a1} {a3} {a4}");
+}

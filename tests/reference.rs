@@ -27,6 +27,9 @@ struct FaultMap {
 
 #[derive(serde::Deserialize)]
 struct Fault {
+    verdict: String,
+    #[serde(default)]
+    passes: BTreeMap<String, String>,
     fails: Vec<String>,
     #[serde(default)]
     skips: Vec<String>,
@@ -180,11 +183,83 @@ fn lab09_reference_and_faults() {
     verify("09-monitoring", &own("09-monitoring"));
 }
 
-/// Lab 10 is held to the faults mapped into its own checks; their lines for the checks it
-/// includes from labs 01–09 count too (verify reads the map that way).
+/// Lab 10 is held to the faults mapped into its own checks (their lines for the checks it
+/// includes from labs 01–09 count too: verify reads the map that way), and to blocking faults
+/// of earlier labs — a forged token, money as floats, a double count — which must fail the
+/// capstone as they fail their own labs. Every blocking fault against the capstone (~45 s
+/// each) runs in the full matrix; `every_blocking_fault_states_that_it_fails_its_labs` holds
+/// the rest by construction.
 #[test]
 fn lab10_reference_and_faults() {
-    verify("10-capstone", &own("10-capstone"));
+    const EARLIER: &[&str] = &["signature-unchecked", "float-money", "counter-double"];
+    let map = fault_map();
+    let earlier: Vec<&Fault> = EARLIER.iter().map(|n| &map.faults[*n]).collect();
+    let is_earlier = |f: &Fault| earlier.iter().any(|e| e.fails == f.fails);
+    verify("10-capstone", &|f: &Fault| own("10-capstone")(f) || is_earlier(f));
+}
+
+/// The lab's blocking checks (`[[check]]`s with `blocking` or its older name `required`).
+fn blocking(lab: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(root().join("labs").join(lab).join("lab.toml")).unwrap();
+    let spec: toml::Value = toml::from_str(&text).unwrap();
+    spec["check"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| ["blocking", "required"].iter().any(|k| c.get(*k).and_then(|v| v.as_bool()) == Some(true)))
+        .map(|c| format!("{lab}/{}", c["id"].as_str().unwrap()))
+        .collect()
+}
+
+/// The checks lab 10 re-runs (`LAB/ID`).
+fn capstone_includes() -> Vec<String> {
+    let text = std::fs::read_to_string(root().join("labs/10-capstone/lab.toml")).unwrap();
+    let spec: toml::Value = toml::from_str(&text).unwrap();
+    spec["include"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|i| {
+            let lab = i["lab"].as_str().unwrap().to_string();
+            i["checks"].as_array().unwrap().iter().map(move |c| format!("{lab}/{}", c.as_str().unwrap()))
+        })
+        .collect()
+}
+
+/// The map agrees with the blocking flags: a fault that fails a blocking check states that it
+/// fails that lab, and the capstone wherever the capstone re-runs the check (and `passes`
+/// never names such a lab); a fault stated to leave its labs passing fails no blocking check.
+/// `lab verify` then holds each stated verdict against real runs.
+#[test]
+fn every_blocking_fault_states_that_it_fails_its_labs() {
+    let all_blocking: Vec<String> = LABS.iter().flat_map(|l| blocking(l)).collect();
+    let included = capstone_includes();
+    for (name, f) in fault_map().faults {
+        let broken: Vec<&String> = f.fails.iter().filter(|c| all_blocking.contains(c)).collect();
+        match f.verdict.as_str() {
+            "pass" => assert!(
+                broken.is_empty(),
+                "fault {name} fails blocking check(s) {broken:?} but says verdict = \"pass\""
+            ),
+            "fail" => {}
+            other => panic!("fault {name} has verdict {other:?}; expected \"fail\" or \"pass\""),
+        }
+        for check in broken {
+            let lab = check.split('/').next().unwrap();
+            assert_eq!(f.verdict, "fail", "fault {name} fails blocking {check}");
+            assert!(!f.passes.contains_key(lab), "fault {name} fails blocking {check}, yet `passes` names {lab}");
+            if included.contains(check) {
+                assert!(
+                    !f.passes.contains_key("10-capstone"),
+                    "fault {name} fails {check}, which the capstone re-runs"
+                );
+            }
+        }
+    }
+    // And the capstone re-runs every blocking check of labs 01–09 (lint says the same).
+    for check in all_blocking.iter().filter(|c| !c.starts_with("10-capstone/")) {
+        assert!(included.contains(check), "the capstone does not re-run blocking check {check}");
+    }
 }
 
 #[test]

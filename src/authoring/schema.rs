@@ -50,6 +50,9 @@ struct LabFile {
     /// Send the grader's default bearer token with every request unless a request says otherwise.
     #[serde(default)]
     token: bool,
+    /// Inputs made anew for each run from the run seed, usable as `{{name}}`.
+    #[serde(default)]
+    generate: std::collections::BTreeMap<String, crate::template::Generate>,
     /// Rubric lines; every one needs at least one check.
     #[schemars(length(min = 1))]
     criterion: Vec<Criterion>,

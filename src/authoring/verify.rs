@@ -317,6 +317,7 @@ pub async fn verify(
         allow_remote: false,
         pass_mark: catalog.track.pass_mark,
         deadline: std::time::Duration::from_secs(900),
+        seed: crate::template::fresh_seed(),
     };
     let reference_report = crate::grade::run_one(lab, &config, &opts, &mut Quiet).await?;
     let verdicts = |r: &LabReport| -> Vec<(String, Verdict, String)> {

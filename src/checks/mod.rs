@@ -66,6 +66,8 @@ pub struct Ctx<'a> {
     pub db: DbHandle,
     /// The root pid of the service labgrade started (None with `--url` or before it starts).
     pub service_pid: Option<i32>,
+    /// The run seed (seeded rows follow it).
+    pub seed: u64,
     /// Values of seeded columns later seeds refer to, by `table.column`.
     pub seeded: std::collections::BTreeMap<String, Vec<crate::db::generate::Cell>>,
     /// Stand-in dependencies running for this lab (none with `--url`).

@@ -35,6 +35,10 @@ pub struct Head {
     /// Send the grader's default bearer token with every request unless a request says otherwise.
     #[serde(default)]
     pub token: bool,
+    /// Inputs made anew for each run from the run seed, usable as `{{name}}` in every check
+    /// and step: `data = { word = [8, 12] }`, `iterations = { int = [1000, 20000] }`.
+    #[serde(default)]
+    pub generate: std::collections::BTreeMap<String, crate::template::Generate>,
 }
 
 /// The keys every `[[check]]` has; the kind's own keys sit beside them.
@@ -119,8 +123,18 @@ pub fn lint_lab(file: &str, src: &str, folder: &str, files: &dyn Files) -> Vec<D
     let root_span = root.span();
     let (arrays, head) = split_table(root.into_inner(), ARRAYS);
     let lab_id = string_entry(&head, "id");
-    if let Err(d) = doc.table::<Head>(head, root_span) {
-        out.push(with_suggestion(d, ARRAYS));
+    let mut generated: Vec<String> = Vec::new();
+    match doc.table::<Head>(head, root_span) {
+        Err(d) => out.push(with_suggestion(d, ARRAYS)),
+        Ok(h) => {
+            for (name, g) in &h.generate {
+                if let Err(e) = g.validate() {
+                    let at = src.find(&format!("{name} =")).unwrap_or(0);
+                    out.push(doc.err(at..at + name.len(), format!("generate.{name}: {e}")));
+                }
+            }
+            generated = h.generate.into_keys().collect();
+        }
     }
     if let Some((span, id)) = &lab_id
         && id != folder
@@ -144,7 +158,9 @@ pub fn lint_lab(file: &str, src: &str, folder: &str, files: &dyn Files) -> Vec<D
     let mut check_ids: Vec<String> = Vec::new();
     let mut names_criterion: Vec<(String, Range<usize>, String)> = Vec::new();
     let mut needed_by: Vec<(Range<usize>, String)> = Vec::new();
-    let mut flow: Vec<templates::Item> = Vec::new();
+    // What [generate] makes is known before the first check.
+    let mut flow: Vec<templates::Item> =
+        vec![templates::Item { what: "[generate]".into(), line: 1, uses: Vec::new(), captures: generated }];
     let mut later: Vec<(String, Spanned<DeValue<'_>>)> = Vec::new();
 
     for (key, item) in items {

@@ -3,6 +3,7 @@
 //! expected. Pure over a lab's text and a [`Files`] view of its folder; [`lint_path`] is the
 //! file-system front.
 
+pub mod assessment;
 pub mod includes;
 pub mod lab;
 pub mod schemas;
@@ -155,11 +156,29 @@ pub fn lint_path(path: &Path) -> Result<Report, String> {
         let track = path.join("track.toml");
         let src = std::fs::read_to_string(&track).map_err(|e| format!("cannot read {}: {e}", track.display()))?;
         report.files += 1;
-        if let Err(d) = Track::parse(&track.display().to_string(), &src) {
-            report.diagnostics.push(Diagnostic { message: suggest::enrich(&d.message, &[]), ..d });
+        let parsed = Track::parse(&track.display().to_string(), &src);
+        if let Err(d) = &parsed {
+            report.diagnostics.push(Diagnostic { message: suggest::enrich(&d.message, &[]), ..d.clone() });
         }
-        for folder in lab_folders(path) {
+        let folders = lab_folders(path);
+        for folder in &folders {
             lint_folder(&path.join(folder), &mut report)?;
+        }
+        if let Ok(Track { assessment: Some(assessment), .. }) = &parsed {
+            let labs: Vec<(String, String)> = folders
+                .iter()
+                .filter_map(|f| std::fs::read_to_string(path.join(f).join("lab.toml")).ok().map(|t| (f.clone(), t)))
+                .collect();
+            let at = src.find(&format!("\"{assessment}\"")).unwrap_or(0);
+            for missing in assessment::gaps(assessment, &labs) {
+                report.diagnostics.push(Diagnostic {
+                    location: crate::spec::Location::at(&track.display().to_string(), &src, at),
+                    message: format!(
+                        "the assessment lab {assessment} does not re-run the blocking check {missing}; add it to one of its [[include]]s (a certificate must not outlive a regression in it)"
+                    ),
+                    snippet: None,
+                });
+            }
         }
         return Ok(report);
     }

@@ -46,8 +46,8 @@ pub fn in_text(text: &str, base: usize) -> Vec<Use> {
         let open = from + open;
         let Some(close) = text[open + 2..].find("}}") else { break };
         let close = open + 2 + close;
-        let name = text[open + 2..close].trim();
-        if !name.is_empty() {
+        // A function's arguments are what it reads: `{{sha256 data}}` uses `data`.
+        for name in crate::template::variables(text[open + 2..close].trim()) {
             out.push(Use { name: name.to_string(), span: base + open..base + close + 2 });
         }
         from = close + 2;

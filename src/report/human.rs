@@ -595,6 +595,22 @@ pub(crate) fn render_summary(report: &LabReport, color: bool) -> String {
         part(count(Verdict::Skipped), "skipped", DIM),
         fmt_duration(report.duration),
     );
+    // A run that did not pass can be replayed with the same generated inputs.
+    if !score.passed && report.seed != 0 {
+        let number = report.lab.split_once('-').map_or(report.lab.as_str(), |(n, _)| n);
+        let _ = writeln!(
+            s,
+            "{}",
+            paint(
+                color,
+                DIM,
+                format_args!(
+                    "seed {} — replay these inputs: labgrade check {number} --seed {}",
+                    report.seed, report.seed
+                )
+            )
+        );
+    }
     // The capstone's report ends with the readiness summary, as the course page does.
     if !report.readiness.is_empty() {
         s.push('\n');
@@ -803,6 +819,7 @@ mod tests {
             target: "http://127.0.0.1:3000".into(),
             spec_sha256: String::new(),
             readiness: Vec::new(),
+            seed: 0,
         }
     }
 

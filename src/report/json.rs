@@ -59,6 +59,10 @@ impl Reporter for JsonReporter {
                 "pass_mark": t.track.pass_mark,
                 "certificate": if t.score.eligible { "eligible" } else { "locked" },
                 "missing": super::status::missing(&t.track, &t.progress),
+                "failed_blocking": super::status::failed_blocking(&t.track, &t.progress)
+                    .into_iter()
+                    .map(|(lab, check)| json!({"lab": lab, "check": check}))
+                    .collect::<Vec<_>>(),
             }));
         }
         match event {
@@ -121,6 +125,7 @@ pub fn json_value(report: &LabReport) -> Value {
         "target": report.target,
         "grader_version": env!("CARGO_PKG_VERSION"),
         "spec_sha256": report.spec_sha256,
+        "seed": report.seed,
         "learner": std::env::var("LABGRADE_LEARNER").unwrap_or_default(),
         "criteria": score
             .criteria
@@ -243,6 +248,7 @@ mod tests {
             target: "http://127.0.0.1:3000".into(),
             spec_sha256: String::new(),
             readiness: Vec::new(),
+            seed: 42,
         }
     }
 
@@ -269,6 +275,7 @@ mod tests {
                 "passed",
                 "readiness",
                 "score",
+                "seed",
                 "spec_sha256",
                 "steps",
                 "target",

@@ -49,7 +49,8 @@ pub fn render(track: &Track, progress: &Progress, color: bool) -> String {
     s
 }
 
-/// What keeps the certificate locked, one line each: labs not passed, then the track score.
+/// What keeps the certificate locked, one line each: labs not passed (with the blocking checks
+/// their best attempt failed), then the track score.
 pub fn missing(track: &Track, progress: &Progress) -> Vec<String> {
     let t = progress.track(track);
     let mut out: Vec<String> = track
@@ -59,7 +60,12 @@ pub fn missing(track: &Track, progress: &Progress) -> Vec<String> {
             Standing::Passed(_) => None,
             Standing::Pending => Some(format!("{} {} — not graded yet", number(&l.id), l.title)),
             Standing::Failed(x) => {
-                Some(format!("{} {} — best score {x:.1}, pass mark {}", number(&l.id), l.title, track.pass_mark))
+                let blocking = progress.best_attempt(&l.id).map(|a| a.failed_blocking.as_slice()).unwrap_or_default();
+                let why = match (x < track.pass_mark, blocking.is_empty()) {
+                    (_, false) => format!("blocking check(s) failed: {}", blocking.join(", ")),
+                    _ => format!("pass mark {}", track.pass_mark),
+                };
+                Some(format!("{} {} — best score {x:.1}, {why}", number(&l.id), l.title))
             }
         })
         .collect();
@@ -67,6 +73,18 @@ pub fn missing(track: &Track, progress: &Progress) -> Vec<String> {
         out.push(format!("a track score of {} (now {:.1})", track.pass_mark, t.score));
     }
     out
+}
+
+/// The blocking checks that keep labs from passing, as (lab, check), from each lab's best
+/// attempt, in track order.
+pub fn failed_blocking(track: &Track, progress: &Progress) -> Vec<(String, String)> {
+    track
+        .labs
+        .iter()
+        .filter(|l| matches!(progress.standing(&l.id), Standing::Failed(_)))
+        .filter_map(|l| progress.best_attempt(&l.id))
+        .flat_map(|a| a.failed_blocking.iter().map(|c| (a.lab.clone(), c.clone())))
+        .collect()
 }
 
 /// `03-config-validation` → `03`.
@@ -121,6 +139,7 @@ section = "b"
                     grader_version: "0".into(),
                     spec_sha256: String::new(),
                     duration_ms: 0,
+                    failed_blocking: Vec::new(),
                 })
                 .collect(),
         }
@@ -138,6 +157,16 @@ section = "b"
         assert!(text.contains("  still missing: 02 Two — not graded yet\n"), "{text}");
         assert!(text.contains("  still missing: 03 Three — best score 62.5, pass mark 80\n"), "{text}");
         assert!(text.contains("  still missing: a track score of 80 (now 54.2)\n"), "{text}");
+
+        // A lab that scored enough but failed a blocking check says which.
+        let mut p = progress(&[("01-one", 94.4, false)]);
+        p.attempts[0].failed_blocking = vec!["wrong-signature-401".into()];
+        let page = render(&track(), &p, false);
+        assert!(
+            page.contains("  still missing: 01 One — best score 94.4, blocking check(s) failed: wrong-signature-401\n"),
+            "{page}"
+        );
+        assert_eq!(failed_blocking(&track(), &p), vec![("01-one".to_string(), "wrong-signature-401".to_string())]);
     }
 
     #[test]

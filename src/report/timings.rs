@@ -95,6 +95,7 @@ mod tests {
             target: String::new(),
             spec_sha256: String::new(),
             readiness: Vec::new(),
+            seed: 0,
         };
         let text = render(&[lab]);
         let order: Vec<&str> = text.lines().skip(3).map(|l| l.split_whitespace().nth(1).unwrap_or("")).collect();

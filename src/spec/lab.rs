@@ -26,6 +26,8 @@ pub struct Lab {
     pub includes: Vec<Include>,
     /// The readiness summary at the end of the report (`[[readiness]]`).
     pub readiness: Vec<Readiness>,
+    /// Inputs made anew for each run (`[generate]`), as template variables.
+    pub generate: std::collections::BTreeMap<String, crate::template::Generate>,
 }
 
 /// `[[include]]`: checks of another lab, re-run here by id (not by copy), scored under one
@@ -125,6 +127,8 @@ struct Head {
     token: bool,
     #[serde(rename = "criterion")]
     criteria: Vec<Criterion>,
+    #[serde(default)]
+    generate: std::collections::BTreeMap<String, crate::template::Generate>,
 }
 
 #[derive(Deserialize)]
@@ -153,6 +157,12 @@ impl Lab {
         let root_span = root.span();
         let (arrays, head_tbl) = split_table(root.into_inner(), &["check", "step", "include", "readiness"]);
         let head: Head = doc.table(head_tbl, root_span.clone())?;
+        for (name, g) in &head.generate {
+            if let Err(e) = g.validate() {
+                let at = doc.src.find(&format!("{name} =")).unwrap_or(0);
+                return Err(doc.err(at..at + name.len(), format!("generate.{name}: {e}")));
+            }
+        }
 
         let mut checks = Vec::new();
         let mut check_starts = Vec::new();
@@ -205,6 +215,7 @@ impl Lab {
             file,
             includes,
             readiness,
+            generate: head.generate,
         };
         lab.validate(&doc)?;
         Ok(lab)
@@ -315,6 +326,10 @@ impl Lab {
             let other = load(&inc.lab)?;
             if !other.includes.is_empty() {
                 return Err(here(inc, format!("lab {} includes checks itself; includes do not nest", inc.lab)));
+            }
+            // Included checks use their own lab's generated inputs.
+            for (name, g) in &other.generate {
+                self.generate.entry(name.clone()).or_insert_with(|| g.clone());
             }
             let mut picked = Vec::new();
             for id in &inc.checks {

@@ -12,6 +12,10 @@ pub struct Track {
     pub summary: String,
     /// Percent a lab must score to pass, and the track score needed for the certificate.
     pub pass_mark: f64,
+    /// The lab that assesses the whole track (a capstone): it re-runs every blocking check
+    /// of the other labs, and `labgrade lab lint` holds it to that.
+    #[serde(default)]
+    pub assessment: Option<String>,
     #[serde(rename = "section")]
     pub sections: Vec<Section>,
     #[serde(rename = "lab")]
@@ -49,6 +53,12 @@ impl Track {
                     format!("lab {} names section {:?}, which no [[section]] defines", lab.id, lab.section),
                 ));
             }
+        }
+        if let Some(a) = &track.assessment
+            && !track.labs.iter().any(|l| &l.id == a)
+        {
+            let at = src.find(&format!("\"{a}\"")).unwrap_or(0);
+            return Err(doc.err(at..at + a.len() + 2, format!("assessment names lab {a:?}, which no [[lab]] lists")));
         }
         Ok(track)
     }

@@ -102,8 +102,10 @@ pub async fn run(step_id: &str, spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
         }
     }
     let columns: Vec<(String, Gen)> = spec.columns.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    // The run seed and the step's id: the same rows for the same seed, other rows next run.
+    let stream = format!("{}/{step_id}", ctx.seed);
     let plan = writer::Plan {
-        step: step_id,
+        step: &stream,
         table: &spec.table,
         rows: spec.rows,
         columns: &columns,
