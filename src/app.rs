@@ -265,6 +265,7 @@ async fn load(args: LoadArgs) -> Result<i32, Error> {
         url: args.url.clone(),
         headers,
         body: None,
+        chunked: false,
         token: None,
         token_args: String::new(),
         timeout: crate::request::DEFAULT_TIMEOUT,

@@ -28,6 +28,10 @@ pub struct RequestSpec {
     pub body: Option<String>,
     /// A JSON object of exactly this many bytes (`{"padding":"aaa…"}`), for size limits.
     pub body_size: Option<usize>,
+    /// Send the body in chunks with no Content-Length (`Transfer-Encoding: chunked`), as a
+    /// streamed upload arrives: a size limit must count bytes, not trust a header.
+    #[serde(default)]
+    pub chunked: bool,
     /// `false`: no token. A table: a token with these claims. Absent: the lab's default.
     pub auth: Option<AuthSpec>,
     pub timeout_ms: Option<u64>,
@@ -46,6 +50,7 @@ impl Default for RequestSpec {
             json: None,
             body: None,
             body_size: None,
+            chunked: false,
             auth: None,
             timeout_ms: None,
         }
@@ -66,6 +71,8 @@ pub struct Prepared {
     pub url: url::Url,
     pub headers: Vec<(String, String)>,
     pub body: Option<Vec<u8>>,
+    /// Send `body` chunked, without a Content-Length.
+    pub chunked: bool,
     pub token: Option<String>,
     /// `labgrade token` arguments that mint a token like it (empty: the default token).
     pub token_args: String,
@@ -114,6 +121,7 @@ impl RequestSpec {
                 url,
                 headers,
                 body: Some(padded_json(n)),
+                chunked: self.chunked,
                 token,
                 token_args: String::new(),
                 timeout: self.timeout_ms.map(Duration::from_millis).unwrap_or(DEFAULT_TIMEOUT),
@@ -137,6 +145,7 @@ impl RequestSpec {
             url,
             headers,
             body,
+            chunked: self.chunked,
             token,
             token_args: String::new(),
             timeout: self.timeout_ms.map(Duration::from_millis).unwrap_or(DEFAULT_TIMEOUT),
@@ -197,8 +206,14 @@ impl Prepared {
         if let Some(t) = &self.token {
             rb = rb.bearer_auth(t);
         }
-        if let Some(b) = &self.body {
-            rb = rb.body(b.clone());
+        match &self.body {
+            Some(b) if self.chunked => {
+                let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+                    b.chunks(16 * 1024).map(|c| Ok(c.to_vec())).collect();
+                rb = rb.body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)));
+            }
+            Some(b) => rb = rb.body(b.clone()),
+            None => {}
         }
         let mut resp = rb.send().await.map_err(|e| describe(&e, self.timeout))?;
         let status = resp.status().as_u16();
@@ -246,6 +261,9 @@ impl Prepared {
         }
         for (k, v) in &self.headers {
             parts.push(format!("-H {}", shell_quote(&format!("{k}: {v}"))));
+        }
+        if self.chunked && self.body.is_some() {
+            parts.push("-H 'Transfer-Encoding: chunked'".to_string());
         }
         if let Some(b) = &self.body {
             if b.len() > 2048 && *b == padded_json(b.len()) {
