@@ -111,6 +111,41 @@ fn serious_faults_lock_the_certificate_and_are_named() {
     assert!(s.stdout.contains("✗ 01"), "{}", s.stdout);
 }
 
+/// The README's promise that any language passes if it honours the contract, held against
+/// a Ledger written in Python from the lab READMEs alone (`fixtures/reference-python`,
+/// VALIDITY.md): the whole track, certificate eligible.
+#[test]
+fn the_python_ledger_written_from_the_readmes_earns_the_certificate() {
+    let dir = root().join("fixtures/reference-python");
+    let st = std::process::Command::new("sh").arg(dir.join("install.sh")).status().expect("sh runs");
+    assert!(st.success(), "fixtures/reference-python/install.sh failed (python3 -m venv and PyPI needed)");
+    let port = free_port();
+    let _guard = serial();
+    let mut cmd = labgrade();
+    cmd.args(["grade", "--no-record", "--format", "json", "-c"])
+        .arg(dir.join("labgrade.toml"))
+        .env("LEDGER_PORT", port.to_string())
+        .env("NO_COLOR", "1");
+    let run = run(&mut cmd);
+    let left = processes_with_env(&format!("LEDGER_PORT={port}"));
+    assert!(left.is_empty(), "processes left behind after grading the Python Ledger: {left:?}");
+    let doc = run.json();
+    let not_passed: Vec<String> =
+        doc["labs"]
+            .as_array()
+            .expect("labs")
+            .iter()
+            .flat_map(|l| {
+                l["checks"].as_array().unwrap().iter().filter(|c| c["outcome"] != "pass").map(move |c| {
+                    format!("{}/{}: {}", l["lab"].as_str().unwrap(), c["id"].as_str().unwrap(), c["message"])
+                })
+            })
+            .collect();
+    assert_eq!(not_passed, Vec::<String>::new(), "stderr: {}", run.stderr);
+    assert_eq!(doc["certificate"], "eligible");
+    assert_eq!(run.code, 0);
+}
+
 #[test]
 fn status_without_attempts_is_all_pending_and_a_corrupt_store_is_kept_aside() {
     let repo = tempfile::tempdir().unwrap();
