@@ -46,9 +46,21 @@ fn section() -> String {
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SectionReq {
+    /// The wanted title. Matched by meaning: case, punctuation, inflection and British or
+    /// American spelling aside, and contained in a longer heading.
     pub heading: String,
     #[serde(default)]
     pub min_words: usize,
+    /// Other titles that count as this section ("Background jobs" for "Queued").
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+impl SectionReq {
+    /// How well `heading` matches this section (its title or an alias), best first.
+    pub fn matches(&self, heading: &str) -> Option<markdown::HeadingMatch> {
+        std::iter::once(&self.heading).chain(&self.aliases).filter_map(|w| markdown::heading_match(heading, w)).max()
+    }
 }
 
 impl Spec {
@@ -105,11 +117,32 @@ pub fn judge(md: &str, wanted: &[SectionReq]) -> Vec<Evidence> {
     let found = markdown::sections(md);
     let mut problems = Vec::new();
     for req in wanted {
-        match found.iter().find(|s| markdown::heading_matches(&s.heading, &req.heading)) {
+        // The best match wins; among equals, the first that is long enough, then the first.
+        let best = found.iter().filter_map(|s| req.matches(&s.heading).map(|m| (m, s))).fold(
+            None::<(markdown::HeadingMatch, &markdown::Section)>,
+            |acc, (m, s)| match acc {
+                Some((am, a)) if am > m || (am == m && (a.words >= req.min_words || s.words < req.min_words)) => {
+                    Some((am, a))
+                }
+                _ => Some((m, s)),
+            },
+        );
+        match best.map(|(_, s)| s) {
             None => problems.push(Evidence::Assert {
                 what: format!("section \"{}\"", req.heading),
-                expected: "a heading with this title".into(),
-                actual: "no such heading".into(),
+                expected: if req.aliases.is_empty() {
+                    "a heading with this title".into()
+                } else {
+                    format!("a heading with this title, or {}", quoted(&req.aliases))
+                },
+                actual: match std::iter::once(&req.heading)
+                    .chain(&req.aliases)
+                    .filter_map(|w| markdown::nearest(found.iter().map(|s| s.heading.as_str()), w))
+                    .next()
+                {
+                    Some((h, why)) => format!("no such heading; the nearest is \"{h}\": {why}"),
+                    None => "no such heading (the file has no headings)".into(),
+                },
             }),
             Some(s) if s.words < req.min_words => problems.push(Evidence::Assert {
                 what: format!("section \"{}\"", req.heading),
@@ -120,6 +153,10 @@ pub fn judge(md: &str, wanted: &[SectionReq]) -> Vec<Evidence> {
         }
     }
     problems
+}
+
+fn quoted(titles: &[String]) -> String {
+    titles.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(" or ")
 }
 
 pub fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
@@ -171,7 +208,7 @@ mod tests {
     use super::*;
 
     fn req(h: &str, n: usize) -> SectionReq {
-        SectionReq { heading: h.into(), min_words: n }
+        SectionReq { heading: h.into(), min_words: n, aliases: Vec::new() }
     }
 
     #[test]
@@ -187,7 +224,10 @@ mod tests {
                 actual: "1 words".into()
             }
         );
-        assert!(matches!(&p[1], Evidence::Assert { actual, .. } if actual == "no such heading"));
+        assert!(
+            matches!(&p[1], Evidence::Assert { actual, .. } if actual == "no such heading; the nearest is \"Owns\": it shares no word with \"Runtime notes\""),
+            "{p:?}"
+        );
     }
 
     #[test]
@@ -201,6 +241,42 @@ mod tests {
         );
         let md3 = format!("{md}Mitigation: a limit\n");
         assert!(judge_repeated(&md3, &r).is_empty());
+    }
+
+    #[test]
+    fn headings_a_reviewer_accepts_count() {
+        let md = "## Why column order matters\none two three\n## Streaming\na b c\n## Authorisation\nx y z\n";
+        assert!(judge(md, &[req("Column order", 3), req("Streamed", 3), req("Authorization", 3)]).is_empty());
+    }
+
+    #[test]
+    fn an_unrelated_heading_fails_and_names_the_nearest() {
+        let md = "## Caching strategy\nwhat is cached and for how long\n## Overview\nwords\n";
+        let p = judge(md, &[req("Cache invalidation", 1)]);
+        assert!(
+            matches!(&p[0], Evidence::Assert { actual, .. } if actual == "no such heading; the nearest is \"Caching strategy\": it lacks \"invalidation\""),
+            "{p:?}"
+        );
+        assert_eq!(judge("## Notes\nsome words\n", &[req("Streamed", 1)]).len(), 1);
+    }
+
+    #[test]
+    fn aliases_count_and_the_best_match_wins() {
+        let queued = SectionReq { aliases: vec!["Background jobs".into()], ..req("Queued", 3) };
+        assert!(judge("## Background jobs\nthe report is queued\n", std::slice::from_ref(&queued)).is_empty());
+        let p = judge("## Later\nx\n", std::slice::from_ref(&queued));
+        assert!(
+            matches!(&p[0], Evidence::Assert { expected, .. } if expected.contains("\"Background jobs\"")),
+            "{p:?}"
+        );
+        // "Streamed" itself beats a longer heading that merely contains it, and the word
+        // minimum is judged on the section that matched best.
+        let md = "## What is not streamed\nx\n## Streamed\none two three four\n";
+        assert!(judge(md, &[req("Streamed", 4)]).is_empty());
+        let md = "## Streamed\none\n";
+        assert!(
+            matches!(&judge(md, &[req("Streaming", 4)])[0], Evidence::Assert { actual, .. } if actual == "1 words")
+        );
     }
 
     #[test]
