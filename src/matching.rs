@@ -45,6 +45,19 @@ impl StatusExpect {
     }
 }
 
+/// A name with case and separators dropped: `upstreamMs`, `upstream_ms`, `Upstream-MS` and
+/// `UPSTREAM_MS` are one name.
+pub fn name_key(name: &str) -> String {
+    name.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
+}
+
+/// Does `actual` name what `wanted` names, in any case convention, or as one of the
+/// synonyms a spec declares for it?
+pub fn same_name(actual: &str, wanted: &str, aliases: &[String]) -> bool {
+    let k = name_key(actual);
+    k == name_key(wanted) || aliases.iter().any(|a| name_key(a) == k)
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum HeaderExpect {
@@ -197,6 +210,19 @@ mod tests {
         let paths: Vec<_> = m.iter().map(|x| x.path.as_str()).collect();
         assert_eq!(paths, vec!["/status", "/detail", "/errors/0/field"]);
         assert_eq!(m[1].actual, "(missing)");
+    }
+
+    #[test]
+    fn names_match_across_conventions_and_declared_synonyms() {
+        let syn = vec!["upstreamLatencyMs".to_string()];
+        for ok in
+            ["upstreamMs", "upstream_ms", "UPSTREAM_MS", "upstream-ms", "upstreamLatencyMs", "upstream_latency_ms"]
+        {
+            assert!(same_name(ok, "upstreamMs", &syn), "{ok}");
+        }
+        for no in ["upstream", "upstreamMsg", "latencyMs", "upstreamMillis"] {
+            assert!(!same_name(no, "upstreamMs", &syn), "{no}");
+        }
     }
 
     #[test]

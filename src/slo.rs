@@ -8,8 +8,10 @@
 //! paging_window_minutes = 5
 //! ```
 
+use crate::matching::same_name;
 use crate::spec::Diagnostic;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use toml::de::{DeTable, DeValue};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -30,6 +32,8 @@ pub struct Floor {
 
 struct Key {
     name: &'static str,
+    /// The lesson's own names for it (lab 09's `serviceSLO`).
+    lesson: &'static str,
     what: &'static str,
     min: f64,
     max: f64,
@@ -40,6 +44,7 @@ struct Key {
 const KEYS: &[Key] = &[
     Key {
         name: "availability_percent",
+        lesson: "availabilityTarget",
         what: "the share of requests answered without a server error, in percent",
         min: 90.0,
         max: 100.0,
@@ -47,6 +52,7 @@ const KEYS: &[Key] = &[
     },
     Key {
         name: "p95_latency_ms",
+        lesson: "p95LatencyMs",
         what: "the 95th percentile latency objective, in milliseconds",
         min: 1.0,
         max: 60_000.0,
@@ -54,6 +60,7 @@ const KEYS: &[Key] = &[
     },
     Key {
         name: "error_rate_alert_percent",
+        lesson: "alertOnErrorRatePct",
         what: "the error rate that pages someone, in percent",
         min: 0.01,
         max: 50.0,
@@ -61,6 +68,7 @@ const KEYS: &[Key] = &[
     },
     Key {
         name: "paging_window_minutes",
+        lesson: "pagingWindowMinutes",
         what: "the window the paging alert looks at, in minutes",
         min: 1.0,
         max: 1440.0,
@@ -70,6 +78,31 @@ const KEYS: &[Key] = &[
 
 /// Parse and validate; every problem at once.
 pub fn parse(file: &str, text: &str, floor: Option<&Floor>) -> Result<Slo, Vec<Diagnostic>> {
+    parse_with(file, text, floor, &BTreeMap::new())
+}
+
+/// Which of the four keys a name in the file stands for: the key itself, the lesson's
+/// camelCase name (`availabilityTarget`), either in any case convention
+/// (`availabilityPercent`, `p95_latency_ms`), or a synonym the spec declares for the key.
+fn key_of(name: &str, aliases: &BTreeMap<String, Vec<String>>) -> Option<usize> {
+    KEYS.iter().position(|k| {
+        let extra = aliases.get(k.name).map(Vec::as_slice).unwrap_or_default();
+        same_name(name, k.name, extra) || same_name(name, k.lesson, &[])
+    })
+}
+
+/// The keys a spec may declare synonyms for.
+pub fn key_names() -> impl Iterator<Item = &'static str> {
+    KEYS.iter().map(|k| k.name)
+}
+
+/// [`parse`], with synonyms declared by the lab for some keys.
+pub fn parse_with(
+    file: &str,
+    text: &str,
+    floor: Option<&Floor>,
+    aliases: &BTreeMap<String, Vec<String>>,
+) -> Result<Slo, Vec<Diagnostic>> {
     let err = |span: std::ops::Range<usize>, msg: String| Diagnostic::new(file, text, Some(span), msg);
     let table = match DeTable::parse(text) {
         Ok(t) => t,
@@ -78,14 +111,23 @@ pub fn parse(file: &str, text: &str, floor: Option<&Floor>) -> Result<Slo, Vec<D
     let table: &DeTable = table.get_ref();
     let mut problems = Vec::new();
     let mut values = [f64::NAN; 4];
+    let mut seen: [Option<String>; 4] = Default::default();
     for (k, v) in table.iter() {
         let name = k.get_ref().as_ref();
-        let Some(i) = KEYS.iter().position(|key| key.name == name) else {
-            let names: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+        let Some(i) = key_of(name, aliases) else {
+            let names: Vec<String> = KEYS.iter().map(|k| format!("{} (or {})", k.name, k.lesson)).collect();
             problems.push(err(k.span(), format!("unknown key {name:?}; expected one of: {}", names.join(", "))));
             continue;
         };
         let key = &KEYS[i];
+        if let Some(first) = &seen[i] {
+            problems.push(err(
+                k.span(),
+                format!("{name} is {} again (already given as {first}); expected each objective once", key.name),
+            ));
+            continue;
+        }
+        seen[i] = Some(name.to_string());
         let n = match v.get_ref() {
             DeValue::Integer(n) => i64::from_str_radix(&n.as_str().replace('_', ""), n.radix()).ok().map(|n| n as f64),
             DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().ok().filter(|f| f.is_finite()),
@@ -113,24 +155,21 @@ pub fn parse(file: &str, text: &str, floor: Option<&Floor>) -> Result<Slo, Vec<D
             if key.name == "availability_percent" && n < f.availability_percent {
                 problems.push(err(
                     v.span(),
-                    format!(
-                        "availability_percent = {n} is looser than this lab's floor: at least {}",
-                        f.availability_percent
-                    ),
+                    format!("{name} = {n} is looser than this lab's floor: at least {}", f.availability_percent),
                 ));
             }
             if key.name == "p95_latency_ms" && n > f.p95_latency_ms {
                 problems.push(err(
                     v.span(),
-                    format!("p95_latency_ms = {n} is looser than this lab's floor: at most {} ms", f.p95_latency_ms),
+                    format!("{name} = {n} is looser than this lab's floor: at most {} ms", f.p95_latency_ms),
                 ));
             }
         }
         values[i] = n;
     }
-    for key in KEYS {
-        if !table.iter().any(|(k, _)| k.get_ref().as_ref() == key.name) {
-            problems.push(err(0..0, format!("{} is missing: {}", key.name, key.what)));
+    for (i, key) in KEYS.iter().enumerate() {
+        if seen[i].is_none() {
+            problems.push(err(0..0, format!("{} (or {}) is missing: {}", key.name, key.lesson, key.what)));
         }
     }
     if !problems.is_empty() {
@@ -177,12 +216,33 @@ mod tests {
     }
 
     #[test]
+    fn the_lessons_names_and_other_conventions_are_the_same_keys() {
+        let lesson =
+            "availabilityTarget = 99.9\np95LatencyMs = 300\nalertOnErrorRatePct = 2\npagingWindowMinutes = 5\n";
+        assert_eq!(parse("slo.toml", lesson, Some(&FLOOR)).unwrap(), parse("slo.toml", GOOD, Some(&FLOOR)).unwrap());
+        let mixed = "availabilityPercent = 99.9\nP95_LATENCY_MS = 300\nerror-rate-alert-percent = 2\npaging_window_minutes = 5\n";
+        assert!(parse("slo.toml", mixed, Some(&FLOOR)).is_ok());
+        // The floor speaks of the name as written.
+        let p = problems(&lesson.replace("300", "1000"));
+        assert!(p[0].starts_with("slo.toml:2:16: p95LatencyMs = 1000 is looser"), "{p:?}");
+        // The same objective twice, and an unknown key, are still problems.
+        let p = problems(&format!("{GOOD}availabilityTarget = 99.5\n"));
+        assert!(p[0].contains("is availability_percent again (already given as "), "{p:?}");
+        let p = problems(&GOOD.replace("paging_window_minutes", "pagingWindow"));
+        assert!(p.iter().any(|x| x.contains("unknown key \"pagingWindow\"")), "{p:?}");
+        // A lab may declare its own synonyms.
+        let aliases = [("paging_window_minutes".to_string(), vec!["pagingWindow".to_string()])].into();
+        let text = GOOD.replace("paging_window_minutes", "pagingWindow");
+        assert!(parse_with("slo.toml", &text, Some(&FLOOR), &aliases).is_ok());
+    }
+
+    #[test]
     fn strings_bounds_unknown_and_missing_keys() {
         let p = problems("availability_percent = \"99.9%\"\np95_latency_ms = 0\nerror_rate = 1\n");
         assert!(p.iter().any(|x| x.contains("must be a number") && x.contains("not a string")), "{p:?}");
         assert!(p.iter().any(|x| x.contains("p95_latency_ms = 0 is out of bounds")), "{p:?}");
         assert!(p.iter().any(|x| x.contains("unknown key \"error_rate\"")), "{p:?}");
-        assert!(p.iter().any(|x| x.contains("paging_window_minutes is missing")), "{p:?}");
+        assert!(p.iter().any(|x| x.contains("paging_window_minutes (or pagingWindowMinutes) is missing")), "{p:?}");
         let p = problems(&GOOD.replace("99.9", "100"));
         assert!(p[0].contains("no error budget"), "{p:?}");
         let p = problems(&GOOD.replace("99.9", "nan"));

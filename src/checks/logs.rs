@@ -6,7 +6,7 @@
 //! grader sent.
 
 use super::{Ctx, Evidence, Outcome};
-use crate::matching::Pattern;
+use crate::matching::{Pattern, same_name};
 use crate::request::RequestSpec;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -44,6 +44,20 @@ pub struct Expect {
     /// The line's `status` must be the status the response had.
     #[serde(default)]
     pub status: bool,
+    /// Field → other names that count as it (`upstreamMs = ["upstreamLatencyMs"]`). Names
+    /// also match across camelCase and snake_case (`upstream_ms`) without being listed.
+    /// Applies to `fields`, and to `level` and `status` too.
+    #[serde(default)]
+    pub aliases: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl Expect {
+    /// The line's field that stands for `wanted`, if any: the name itself first, then any
+    /// name in another case convention or declared as its synonym.
+    fn field<'o>(&self, obj: &'o Map<String, Value>, wanted: &str) -> Option<&'o Value> {
+        let aliases = self.aliases.get(wanted).map(Vec::as_slice).unwrap_or_default();
+        obj.get(wanted).or_else(|| obj.iter().find(|(k, _)| same_name(k, wanted, aliases)).map(|(_, v)| v))
+    }
 }
 
 fn request_id_header() -> String {
@@ -67,6 +81,11 @@ impl Spec {
             && !LEVELS.contains(&l.as_str())
         {
             return Err(format!("expect.level {l:?} is not one of {}", LEVELS.join(", ")));
+        }
+        if let Some(e) = &self.expect
+            && let Some(k) = e.aliases.keys().find(|k| !e.fields.contains(k) && *k != "level" && *k != "status")
+        {
+            return Err(format!("expect.aliases names {k:?}, which is not in expect.fields (nor level or status)"));
         }
         for f in &self.forbid {
             Pattern::parse(f).map_err(|e| format!("forbid {f:?}: {e}"))?;
@@ -110,12 +129,13 @@ fn carries(obj: &Map<String, Value>, id: &str) -> bool {
 /// What is wrong with one JSON line, in words; empty when it satisfies `expect`.
 fn shortfalls(obj: &Map<String, Value>, expect: &Expect, status: Option<u16>) -> Vec<String> {
     let mut out = Vec::new();
-    let missing: Vec<&str> = expect.fields.iter().filter(|f| !obj.contains_key(*f)).map(String::as_str).collect();
+    let missing: Vec<&str> =
+        expect.fields.iter().filter(|f| expect.field(obj, f).is_none()).map(String::as_str).collect();
     if !missing.is_empty() {
         out.push(format!("no {}", missing.join(", ")));
     }
     if let Some(want) = &expect.level {
-        match obj.get("level") {
+        match expect.field(obj, "level") {
             None => out.push(format!("no level (want {want})")),
             Some(v) if level_name(v).as_deref() != Some(want.as_str()) => out.push(format!("level {v} (want {want})")),
             _ => {}
@@ -124,7 +144,7 @@ fn shortfalls(obj: &Map<String, Value>, expect: &Expect, status: Option<u16>) ->
     if expect.status
         && let Some(s) = status
     {
-        let got = obj.get("status");
+        let got = expect.field(obj, "status");
         let same = got.is_some_and(|v| v.as_u64() == Some(u64::from(s)) || v.as_str() == Some(&s.to_string()));
         if !same {
             out.push(format!("status {} (the response was {s})", got.map_or("missing".into(), Value::to_string)));
@@ -320,6 +340,7 @@ mod tests {
             fields: ["time", "level", "msg", "requestId", "route", "status", "durationMs"].map(String::from).to_vec(),
             level: level.map(String::from),
             status,
+            aliases: Default::default(),
         }
     }
 
@@ -346,6 +367,27 @@ mod tests {
     }
 
     #[test]
+    fn field_names_match_across_conventions_and_synonyms() {
+        let e = Expect {
+            fields: vec!["upstreamMs".into(), "requestId".into()],
+            level: Some("error".into()),
+            status: true,
+            aliases: [("upstreamMs".to_string(), vec!["upstreamLatencyMs".to_string()])].into(),
+        };
+        for line in [
+            r#"{"level":"error","request_id":"lg-1","upstreamMs":2001,"status":504}"#,
+            r#"{"level":"error","requestId":"lg-1","upstream_ms":2001,"status":504}"#,
+            r#"{"level":"error","requestId":"lg-1","upstreamLatencyMs":2001,"status":504}"#,
+            r#"{"Level":"error","requestId":"lg-1","upstream_latency_ms":2001,"Status":504}"#,
+        ] {
+            assert_eq!(judge(&[line], "lg-1", &e, Some(504)), Ok(1), "{line}");
+        }
+        // An unrelated name still lacks the field.
+        let other = r#"{"level":"error","requestId":"lg-1","latencyMs":2001,"status":504}"#;
+        assert!(judge(&[other], "lg-1", &e, Some(504)).unwrap_err().contains("no upstreamMs"));
+    }
+
+    #[test]
     fn plain_text_lines_are_named_not_judged() {
         let e = judge(&["GET /x 200 3ms lg-1"], "lg-1", &expect(None, false), Some(200)).unwrap_err();
         assert!(e.contains("not a JSON object"), "{e}");
@@ -354,7 +396,7 @@ mod tests {
     #[test]
     fn the_id_may_sit_one_level_down() {
         let nested = r#"{"level":"error","msg":"upstream failed","req":{"id":"lg-1"},"upstreamMs":2001}"#;
-        let e = Expect { fields: vec!["upstreamMs".into()], level: Some("error".into()), status: false };
+        let e = Expect { fields: vec!["upstreamMs".into()], level: Some("error".into()), ..Default::default() };
         assert_eq!(judge(&[nested], "lg-1", &e, None), Ok(1));
     }
 

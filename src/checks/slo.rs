@@ -34,6 +34,10 @@ pub struct Spec {
     pub slo_artifact: String,
     pub floor: Floor,
     pub histogram: Option<HistogramSpec>,
+    /// Key of slo.toml → other names the lab accepts for it. The lesson's `serviceSLO`
+    /// names and every case convention are accepted without being listed.
+    #[serde(default)]
+    pub slo_aliases: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -79,6 +83,12 @@ impl Spec {
             return Err("warmup_ms is at most 10000".into());
         }
         self.status.validate()?;
+        if let Some(k) = self.slo_aliases.keys().find(|k| !crate::slo::key_names().any(|n| n == k.as_str())) {
+            return Err(format!(
+                "slo_aliases names {k:?}; expected keys of slo.toml: {}",
+                crate::slo::key_names().collect::<Vec<_>>().join(", ")
+            ));
+        }
         if let Some(h) = &self.histogram {
             metrics::parse_filter(&h.labels)?;
         }
@@ -174,7 +184,7 @@ fn read_slo(spec: &Spec, ctx: &Ctx<'_>) -> Result<Slo, Outcome> {
     let text = std::fs::read_to_string(&path).map_err(|e| {
         Outcome::fail(format!("{shown}: {e} — the load is judged against the objectives you write there"))
     })?;
-    crate::slo::parse(&shown, &text, Some(&spec.floor)).map_err(|problems| {
+    crate::slo::parse_with(&shown, &text, Some(&spec.floor), &spec.slo_aliases).map_err(|problems| {
         let lines: Vec<String> =
             problems.iter().flat_map(|d| d.to_string().lines().map(str::to_string).collect::<Vec<_>>()).collect();
         Outcome::fail(format!("{shown} is not a usable SLO: {}", problems[0].message))
