@@ -49,6 +49,29 @@ pub struct Expect {
     pub min_bytes: Option<u64>,
     /// The service tree's resident memory grows by at most this much during the transfer.
     pub max_rss_growth_mib: Option<f64>,
+    /// The memory the service holds when the first bytes of the response arrive, as a
+    /// share of the whole response: streaming holds what is in flight, buffering holds the
+    /// payload before its first byte goes out.
+    pub held: Option<Held>,
+}
+
+/// What a streaming body holds early on. When the first `after_bytes` of the response have
+/// arrived, the service tree's resident memory (peak over the baseline up to that moment)
+/// must be at most `max_share` × the size of the whole response. A buffered body is built
+/// in full before it is sent, so its memory at that moment grows with the payload; a
+/// streamed one has read a batch or two, whatever the payload's size.
+#[derive(Debug, Clone, Copy, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Held {
+    /// Response bytes that must have arrived when memory is judged (4 KiB–64 MiB).
+    #[serde(default = "held_after")]
+    pub after_bytes: u64,
+    /// The limit, as a share of the whole response's size (above 0, at most 100).
+    pub max_share: f64,
+}
+
+fn held_after() -> u64 {
+    1 << 20
 }
 
 impl Spec {
@@ -60,6 +83,19 @@ impl Spec {
             && (u.bytes == 0 || u.bytes > 1 << 32 || !(1024..=(8 << 20)).contains(&u.chunk_bytes))
         {
             return Err("upload.bytes must be 1..4 GiB and chunk_bytes 1 KiB..8 MiB".into());
+        }
+        if let Some(h) = &self.expect.held {
+            if !(4 << 10..=64 << 20).contains(&h.after_bytes) {
+                return Err("expect.held.after_bytes must be 4 KiB..64 MiB".into());
+            }
+            if !(h.max_share > 0.0 && h.max_share <= 100.0) {
+                return Err(
+                    "expect.held.max_share must be above 0 and at most 100 (a share of the response's size)".into()
+                );
+            }
+            if self.expect.min_bytes.is_none_or(|m| m < h.after_bytes.saturating_mul(4)) {
+                return Err("expect.held needs expect.min_bytes of at least 4 × held.after_bytes, so that memory is judged while most of the payload is still to come".into());
+            }
         }
         Ok(())
     }
@@ -78,6 +114,19 @@ pub struct Transfer {
     pub received_sha256: String,
     /// Resident memory of the service tree in KiB: before the request, then every sample.
     pub rss_kib: Vec<u64>,
+    /// When `expect.held.after_bytes` had arrived: when, how many bytes, and the peak
+    /// resident memory (KiB) from the request's start up to then.
+    pub held: Option<HeldAt>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct HeldAt {
+    pub at: Duration,
+    pub read_bytes: u64,
+    pub peak_kib: u64,
+    /// The samples up to then (`rss_kib[..samples]`), and the one taken at that moment.
+    pub samples: usize,
+    pub now_kib: u64,
 }
 
 impl Transfer {
@@ -85,6 +134,15 @@ impl Transfer {
         let (first, rest) = self.rss_kib.split_first()?;
         Some(rest.iter().max().copied().unwrap_or(*first).saturating_sub(*first))
     }
+
+    /// Memory held over the baseline when the first bytes had arrived.
+    pub fn held_growth_kib(&self) -> Option<u64> {
+        Some(self.held?.peak_kib.saturating_sub(*self.rss_kib.first()?))
+    }
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
 }
 
 /// Problems with a transfer (empty: it meets the expectation). Pure.
@@ -130,6 +188,26 @@ pub fn judge(expect: &Expect, t: &Transfer) -> Vec<String> {
             growth as f64 / 1024.0
         ));
     }
+    if let Some(h) = &expect.held {
+        match (t.held, t.held_growth_kib()) {
+            (Some(at), Some(held)) if held as f64 * 1024.0 > h.max_share * t.received_bytes as f64 => {
+                out.push(format!(
+                    "when the first {} bytes had arrived (at {}), the service's memory was {:.1} MiB above its baseline: {:.1}× the {:.1} MiB response, the limit is {}× — it built the whole payload in memory before sending it",
+                    at.read_bytes,
+                    ms(at.at),
+                    mib(held),
+                    held as f64 * 1024.0 / t.received_bytes.max(1) as f64,
+                    t.received_bytes as f64 / 1_048_576.0,
+                    h.max_share,
+                ))
+            }
+            (Some(_), Some(_)) => {}
+            _ => out.push(format!(
+                "the response ended after {} bytes, before the {} bytes at which memory is judged",
+                t.received_bytes, h.after_bytes
+            )),
+        }
+    }
     out
 }
 
@@ -153,7 +231,8 @@ pub async fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
         Err(o) => return o,
     };
     let curl = Evidence::Curl { line: prepared.curl() };
-    if spec.expect.max_rss_growth_mib.is_some() && ctx.service_pid.is_none() {
+    let judges_memory = spec.expect.max_rss_growth_mib.is_some() || spec.expect.held.is_some();
+    if judges_memory && ctx.service_pid.is_none() {
         return Outcome::skipped(
             "not judged: the service's memory can only be sampled when labgrade started it (not with --url)",
         );
@@ -224,6 +303,23 @@ pub async fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
             }
             t.received_bytes += c.len() as u64;
             hasher.update(&c);
+            if let (Some(h), Some(pid), None) = (&spec.expect.held, ctx.service_pid, t.held)
+                && t.received_bytes >= h.after_bytes
+            {
+                // Sampled now, not at the next tick: a streaming service goes on producing.
+                let now_kib = tree_rss_kib(pid);
+                let (peak, n) = {
+                    let s = samples.lock().unwrap_or_else(|e| e.into_inner());
+                    (s.iter().copied().max().unwrap_or(0), s.len())
+                };
+                t.held = Some(HeldAt {
+                    at: started.elapsed(),
+                    read_bytes: t.received_bytes,
+                    peak_kib: peak.max(now_kib),
+                    samples: n,
+                    now_kib,
+                });
+            }
         }
         Ok(())
     }
@@ -247,7 +343,7 @@ pub async fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
         return Outcome::fail(format!("{} {}: {e}", prepared.method, prepared.url.path())).with(curl);
     }
 
-    if spec.expect.max_rss_growth_mib.is_some() && t.rss_kib.first().is_none_or(|b| *b == 0) {
+    if judges_memory && t.rss_kib.first().is_none_or(|b| *b == 0) {
         // No /proc here (or the service is gone): a growth of zero would be a false pass.
         return Outcome::skipped("not judged: the service's resident memory cannot be read from /proc on this machine");
     }
@@ -262,8 +358,27 @@ pub async fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
     if spec.upload.is_some() {
         timeline.push_str(&format!("; {} bytes uploaded, upload ended at {}", t.sent_bytes, ms(t.upload_end)));
     }
+    let held_limit_kib = spec.expect.held.map(|h| (h.max_share * t.received_bytes as f64 / 1024.0) as u64);
+    if let (Some(at), Some(held), Some(peak)) = (t.held, t.held_growth_kib(), t.rss_growth_kib()) {
+        timeline.push_str(&format!(
+            "; memory {:.1} MiB over the baseline when the first {} bytes had arrived (at {}; limit {:.1} MiB), {:.1} MiB at the peak",
+            mib(held),
+            at.read_bytes,
+            ms(Some(at.at)),
+            mib(held_limit_kib.unwrap_or_default()),
+            mib(peak)
+        ));
+    }
     let mut evidence = vec![Evidence::Note { text: timeline.clone() }];
-    if let (Some(limit), Some(growth)) = (spec.expect.max_rss_growth_mib, t.rss_growth_kib()) {
+    if let (Some(limit), Some(held)) = (held_limit_kib, t.held_growth_kib()) {
+        // The samples up to the moment judged, so that the chart's peak is the number judged.
+        let mut samples_kib: Vec<u64> = t.rss_kib.clone();
+        if let Some(h) = t.held {
+            samples_kib.truncate(h.samples.max(1));
+            samples_kib.push(h.now_kib);
+        }
+        evidence.push(Evidence::Memory { samples_kib, growth_kib: held, limit_kib: limit });
+    } else if let (Some(limit), Some(growth)) = (spec.expect.max_rss_growth_mib, t.rss_growth_kib()) {
         evidence.push(Evidence::Memory {
             samples_kib: t.rss_kib.clone(),
             growth_kib: growth,
@@ -311,6 +426,46 @@ mod tests {
         assert!(p[0].contains("at 95 ms and the upload ended at 80 ms") && p[0].contains("buffered"), "{p:?}");
         t.received_sha256 = "cd".into();
         assert_eq!(judge(&e, &t).len(), 2);
+    }
+
+    #[test]
+    fn memory_held_at_the_first_bytes_is_judged_against_the_payload() {
+        let e = Expect { held: Some(Held { after_bytes: 1 << 20, max_share: 3.0 }), ..Default::default() };
+        let at = |peak_kib| HeldAt {
+            at: Duration::from_millis(90),
+            read_bytes: 1 << 20,
+            peak_kib,
+            samples: 3,
+            now_kib: peak_kib,
+        };
+        // 22 MiB streamed: a cursor's first batches (31.8 MiB) stay under 3 × 22 MiB.
+        let mut t =
+            Transfer { received_bytes: 23_023_030, rss_kib: vec![80_000, 90_000, 100_000], ..Default::default() };
+        t.held = Some(at(80_000 + 32_563));
+        assert!(judge(&e, &t).is_empty(), "{:?}", judge(&e, &t));
+        // Buffered: 209.6 MiB before the first byte, 9.5× the response.
+        t.held = Some(at(80_000 + 214_630));
+        let p = judge(&e, &t);
+        assert!(p[0].contains("209.6 MiB above its baseline: 9.5× the 22.0 MiB response, the limit is 3×"), "{p:?}");
+        // A response too short to reach the point fails instead of passing unjudged.
+        t.held = None;
+        assert!(judge(&e, &t)[0].contains("before the 1048576 bytes"));
+    }
+
+    #[test]
+    fn held_needs_a_payload_much_larger_than_the_point_it_is_judged_at() {
+        let spec = |min_bytes| Spec {
+            request: toml::from_str("path = \"/x\"").unwrap(),
+            upload: None,
+            expect: Expect {
+                min_bytes,
+                held: Some(Held { after_bytes: 1 << 20, max_share: 3.0 }),
+                ..Default::default()
+            },
+        };
+        assert!(spec(Some(8_000_000)).validate().is_ok());
+        assert!(spec(Some(2_000_000)).validate().unwrap_err().contains("min_bytes"));
+        assert!(spec(None).validate().is_err());
     }
 
     #[test]
