@@ -51,6 +51,9 @@ pub struct Expect {
     /// The whole exchange must take at most this long (e.g. a service that must give up on a
     /// hanging dependency within 3 s). Set the request's `timeout_ms` above it.
     pub within_ms: Option<u64>,
+    /// Follow the `Location` header: a GET of it (with the same token) must answer 200 with
+    /// the same `id` as this response's body — a created resource is where the header says.
+    pub follow_location: Option<bool>,
 }
 
 const JSON_TYPES: &[&str] = &["null", "string", "number", "integer", "boolean", "array", "object"];
@@ -324,7 +327,10 @@ pub async fn exchange(
         lab: expect.json_schema.as_ref().map(|f| lab_schema(ctx, f)),
         openapi: expect.openapi.as_ref().map(|op| learner_schema(ctx, op, &resp)),
     };
-    let (results, diff) = judge(&expect, &resp, &schemas);
+    let (mut results, diff) = judge(&expect, &resp, &schemas);
+    if expect.follow_location == Some(true) && results.iter().all(|r| r.passed) {
+        results.push(follow_location(prepared, &resp, ctx).await);
+    }
     let missing = capture(capture_spec, &resp, &mut ctx.vars);
 
     let failed: Vec<&AssertResult> = results.iter().filter(|r| !r.passed).collect();
@@ -351,6 +357,48 @@ pub async fn exchange(
         out = out.with(Evidence::Note { text: format!("the body was cut at {} MiB", crate::request::BODY_CAP >> 20) });
     }
     out.with(response_evidence(&resp)).with(curl)
+}
+
+/// GET what `resp`'s `Location` names (relative to the request's URL) with the request's token:
+/// 200 with the same `/id` as `resp`'s body passes.
+async fn follow_location(prepared: &crate::request::Prepared, resp: &Response, ctx: &Ctx<'_>) -> AssertResult {
+    let location = resp.header("location").unwrap_or_default().to_string();
+    let created = resp.json().and_then(|b| b.pointer("/id").cloned());
+    let expected = match &created {
+        Some(id) => format!("GET {location} → 200 with id {id}"),
+        None => format!("GET {location} → 200"),
+    };
+    let result = |passed: bool, actual: String| AssertResult {
+        what: "the resource at Location".into(),
+        expected: expected.clone(),
+        actual,
+        passed,
+    };
+    let Ok(url) = prepared.url.join(&location) else {
+        return result(false, format!("{location:?} is not a URL or path"));
+    };
+    let get = crate::request::Prepared {
+        method: reqwest::Method::GET,
+        url,
+        headers: prepared.headers.iter().filter(|(k, _)| k != "content-type").cloned().collect(),
+        body: None,
+        chunked: false,
+        token: prepared.token.clone(),
+        token_args: prepared.token_args.clone(),
+        timeout: prepared.timeout,
+    };
+    match get.send(&ctx.client).await {
+        Err(e) => result(false, format!("no answer: {e}")),
+        Ok(r) => {
+            let id = r.json().and_then(|b| b.pointer("/id").cloned());
+            let same = created.is_none() || id == created;
+            let actual = match &id {
+                Some(id) => format!("{} with id {id}", r.status),
+                None => format!("{} without an id", r.status),
+            };
+            result(r.status == 200 && same, actual)
+        }
+    }
 }
 
 fn render_expect(e: &Expect, vars: &Vars) -> Result<Expect, template::TemplateError> {
