@@ -291,6 +291,37 @@ mod tests {
     }
 
     #[test]
+    fn what_the_lab_readmes_promise() {
+        for (h, w) in [
+            ("What Ledger owns", "Owns"),
+            ("Entity list", "Entities"),
+            ("Trade-offs", "Tradeoffs"),
+            ("Symptom", "Symptoms"),
+            ("First response (payment provider)", "First response"),
+            ("On-call action (pages)", "On-call action"),
+            ("Service contract", "Contract"),
+            ("Contracts", "Contract"),
+            ("Our rollback plan", "Rollback plan"),
+            ("Queued (reports)", "Queued"),
+        ] {
+            assert!(heading_matches(h, w), "{h} should count as {w}");
+        }
+        for (h, w) in [
+            ("Ownership", "Owns"),
+            ("Tables", "Entities"),
+            ("Authn", "Authentication"),
+            ("Response", "First response"),
+            ("On-call", "On-call action"),
+            ("API", "Contract"),
+            ("Rollback", "Rollback plan"),
+            ("Performance", "Synchronous"),
+            ("Performance", "Streamed"),
+        ] {
+            assert!(!heading_matches(h, w), "{h} should not count as {w}");
+        }
+    }
+
+    #[test]
     fn stems_and_spellings() {
         for (a, b) in [
             ("streamed", "streams"),
