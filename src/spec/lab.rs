@@ -318,7 +318,7 @@ impl Lab {
         }
         let here =
             |inc: &Include, message: String| Diagnostic { location: inc.location.clone(), message, snippet: None };
-        let mut loaded: Vec<(usize, Vec<Step>, Vec<Check>)> = Vec::new();
+        let mut loaded: Vec<(usize, usize, Vec<Step>, Vec<Check>)> = Vec::new();
         for inc in &self.includes {
             if inc.lab == self.id {
                 return Err(here(inc, "a lab cannot include its own checks".into()));
@@ -361,18 +361,30 @@ impl Lab {
                     .map(|c| format!("{}/{c}", other.id))
                     .filter(|c| picked.iter().any(|p| &p.id == c))
                     .collect();
-                s.needed_by = if mapped.is_empty() { picked.iter().map(|p| p.id.clone()).collect() } else { mapped };
+                // Without a list, as in its own lab: the included checks that need the service
+                // or the database (a document check is judged whatever a step did).
+                let needing = || {
+                    picked
+                        .iter()
+                        .filter(|p| p.spec.needs() != crate::checks::Needs::Nothing)
+                        .map(|p| p.id.clone())
+                        .collect()
+                };
+                s.needed_by = if mapped.is_empty() { needing() } else { mapped };
                 steps.push(s);
             }
-            loaded.push((inc.before, steps, picked));
+            loaded.push((inc.before, inc.location.line, steps, picked));
         }
         // Rebuild the check list with the included ones in place; steps keep running before
         // the same check as written.
         let own = std::mem::take(&mut self.checks);
         let mut new_index = Vec::with_capacity(own.len() + 1);
         let mut included_steps = Vec::new();
+        // Where each include's checks start: (its `before`, its line, first index).
+        let mut starts: Vec<(usize, usize, usize)> = Vec::new();
         let mut loaded = loaded.into_iter().peekable();
-        let mut place = |checks: &mut Vec<Check>, steps: Vec<Step>, picked: Vec<Check>| {
+        let mut place = |checks: &mut Vec<Check>, before: usize, line: usize, steps: Vec<Step>, picked: Vec<Check>| {
+            starts.push((before, line, checks.len()));
             included_steps.extend(steps.into_iter().map(|mut s| {
                 s.before = checks.len();
                 s
@@ -380,18 +392,24 @@ impl Lab {
             checks.extend(picked);
         };
         for (i, c) in own.into_iter().enumerate() {
-            while let Some((_, steps, picked)) = loaded.next_if(|(b, _, _)| *b == i) {
-                place(&mut self.checks, steps, picked);
+            while let Some((b, line, steps, picked)) = loaded.next_if(|(b, _, _, _)| *b == i) {
+                place(&mut self.checks, b, line, steps, picked);
             }
             new_index.push(self.checks.len());
             self.checks.push(c);
         }
-        for (_, steps, picked) in loaded {
-            place(&mut self.checks, steps, picked);
+        for (b, line, steps, picked) in loaded {
+            place(&mut self.checks, b, line, steps, picked);
         }
         new_index.push(self.checks.len());
         for step in &mut self.steps {
-            step.before = new_index[step.before];
+            // An own step written above an include runs before the included checks, not
+            // after them.
+            let above = starts.iter().find(|(b, line, _)| *b == step.before && *line > step.location.line);
+            step.before = match above {
+                Some((_, _, start)) => *start,
+                None => new_index[step.before],
+            };
         }
         // Own steps written before an include keep running before its steps.
         self.steps.extend(included_steps);
@@ -532,4 +550,55 @@ fn parse_step<'i>(doc: &Doc<'i>, item: toml::Spanned<toml::de::DeValue<'i>>) -> 
     let common: StepCommon = doc.table(common_tbl, span.clone())?;
     let spec = StepSpec::parse(doc, &kind, kind_span, rest, span)?;
     Ok(Step { id: common.id, spec, location, before: 0, needed_by: common.needed_by })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "title = \"T\"\n[[criterion]]\nid = \"c\"\ntext = \"C\"\n";
+
+    fn check(id: &str, kind_and_keys: &str) -> String {
+        format!("[[check]]\nid = \"{id}\"\ncriterion = \"c\"\nhint = \"h\"\ndoc = \"README.md\"\n{kind_and_keys}\n")
+    }
+
+    fn lab(id: &str, body: &str) -> Lab {
+        Lab::parse(&LabSource::Embedded, &format!("{id}/lab.toml"), &format!("id = \"{id}\"\n{HEAD}{body}")).unwrap()
+    }
+
+    fn other() -> Lab {
+        lab(
+            "01-a",
+            &format!(
+                "[[step]]\nid = \"prep\"\nkind = \"restart\"\n{}{}",
+                check("get", "kind = \"http\"\nrequest = { path = \"/x\" }"),
+                check("notes", "kind = \"doc\"\nfile = \"N.md\"\nsections = [{ heading = \"A\" }]"),
+            ),
+        )
+    }
+
+    #[test]
+    fn an_own_step_written_above_an_include_runs_before_the_included_checks() {
+        let body = format!(
+            "{}[[step]]\nid = \"mine\"\nkind = \"restart\"\n\n[[include]]\nlab = \"01-a\"\nchecks = [\"get\"]\ncriterion = \"c\"\n\n{}",
+            check("first", "kind = \"http\"\nrequest = { path = \"/a\" }"),
+            check("last", "kind = \"http\"\nrequest = { path = \"/b\" }"),
+        );
+        let mut l = lab("02-b", &body);
+        l.expand(|_| Ok(other())).unwrap();
+        let ids: Vec<&str> = l.checks.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["first", "01-a/get", "last"]);
+        let mine = l.steps.iter().find(|s| s.id == "mine").unwrap();
+        assert_eq!(mine.before, 1, "the step runs before 01-a/get, as written");
+    }
+
+    #[test]
+    fn an_included_step_without_a_list_holds_back_only_checks_that_need_the_service() {
+        let body =
+            "[[include]]\nlab = \"01-a\"\nsteps = [\"prep\"]\nchecks = [\"get\", \"notes\"]\ncriterion = \"c\"\n";
+        let mut l = lab("02-b", body);
+        l.expand(|_| Ok(other())).unwrap();
+        let prep = l.steps.iter().find(|s| s.id == "01-a/prep").unwrap();
+        assert_eq!(prep.needed_by, vec!["01-a/get".to_string()], "a document check is judged whatever a step did");
+    }
 }
