@@ -105,6 +105,77 @@ pub fn response_validator(
     validator(doc, schema, v30)
 }
 
+/// Every documented operation, as ("post", "/invoices").
+pub fn operations(doc: &Value) -> Vec<(String, String)> {
+    const METHODS: &[&str] = &["get", "put", "post", "delete", "patch"];
+    let Some(paths) = doc.get("paths").and_then(Value::as_object) else { return Vec::new() };
+    let mut out = Vec::new();
+    for (route, item) in paths {
+        for m in METHODS {
+            if item.get(*m).is_some_and(Value::is_object) {
+                out.push((m.to_string(), route.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// The JSON request body's schema of (method, route), with local `$ref`s inlined.
+pub fn request_body_schema(doc: &Value, method: &str, route: &str) -> Option<Value> {
+    let op = operation(doc, method, route)?;
+    let body = resolve(doc, op.get("requestBody")?).ok()?;
+    let content = body.get("content")?.as_object()?;
+    let entry = content
+        .get("application/json")
+        .or_else(|| content.iter().find(|(k, _)| k.ends_with("json")).map(|(_, v)| v))?;
+    Some(inline_refs(doc, entry.get("schema")?, 0))
+}
+
+/// Parameters of (method, route) in `path` or `query` (the path item's and the operation's),
+/// as (name, in, schema with `$ref`s inlined).
+pub fn parameters(doc: &Value, method: &str, route: &str) -> Vec<(String, String, Value)> {
+    let Some((_, item)) =
+        doc.get("paths").and_then(Value::as_object).and_then(|p| p.iter().find(|(p, _)| same_route(p, route)))
+    else {
+        return Vec::new();
+    };
+    let lists = [item.get("parameters"), item.get(method).and_then(|o| o.get("parameters"))];
+    let mut out: Vec<(String, String, Value)> = Vec::new();
+    for p in lists.into_iter().flatten().filter_map(Value::as_array).flatten() {
+        let Ok(p) = resolve(doc, p) else { continue };
+        let (Some(name), Some(at)) = (p.get("name").and_then(Value::as_str), p.get("in").and_then(Value::as_str))
+        else {
+            continue;
+        };
+        if at != "path" && at != "query" {
+            continue;
+        }
+        let schema = p.get("schema").map(|s| inline_refs(doc, s, 0)).unwrap_or(Value::Null);
+        out.retain(|(n, a, _)| !(n == name && a == at)); // the operation's own overrides the path item's
+        out.push((name.to_string(), at.to_string(), schema));
+    }
+    out
+}
+
+/// A copy of `v` with every local `$ref` replaced by what it points at (a few levels deep:
+/// enough to see a body's fields and their types, safe against recursive schemas).
+fn inline_refs(doc: &Value, v: &Value, depth: usize) -> Value {
+    match v {
+        Value::Object(o) => {
+            if let Some(r) = o.get("$ref").and_then(Value::as_str) {
+                let target = r.strip_prefix('#').and_then(|p| doc.pointer(p));
+                return match target {
+                    Some(t) if depth < 6 => inline_refs(doc, t, depth + 1),
+                    _ => Value::Object(Map::new()),
+                };
+            }
+            Value::Object(o.iter().map(|(k, v)| (k.clone(), inline_refs(doc, v, depth))).collect())
+        }
+        Value::Array(a) => Value::Array(a.iter().map(|v| inline_refs(doc, v, depth)).collect()),
+        other => other.clone(),
+    }
+}
+
 /// Follow a local `$ref` (responses may be references too).
 fn resolve<'a>(doc: &'a Value, v: &'a Value) -> Result<&'a Value, String> {
     match v.get("$ref").and_then(Value::as_str) {
@@ -210,6 +281,21 @@ components:
             missing_routes(&doc, &["GET /invoices/{id}".into(), "POST /invoices".into()]),
             vec!["POST /invoices"]
         );
+    }
+
+    #[test]
+    fn request_side_is_read_with_refs_inlined() {
+        let doc = parse(
+            "openapi: 3.1.0\npaths:\n  /c/{id}/i:\n    parameters: [{name: id, in: path, required: true, schema: {type: string, format: uuid}}]\n    get:\n      parameters: [{name: limit, in: query, schema: {type: integer}}, {name: x, in: header}]\n  /i:\n    post:\n      requestBody:\n        content:\n          application/json:\n            schema: {$ref: '#/components/schemas/C'}\ncomponents:\n  schemas:\n    C: {type: object, required: [n], properties: {n: {type: integer}}}\n",
+        )
+        .unwrap();
+        assert_eq!(operations(&doc), vec![("get".to_string(), "/c/{id}/i".to_string()), ("post".into(), "/i".into())]);
+        let s = request_body_schema(&doc, "post", "/i").unwrap();
+        assert_eq!(s.pointer("/properties/n/type"), Some(&json!("integer")));
+        let ps = parameters(&doc, "get", "/c/{cid}/i");
+        let names: Vec<_> = ps.iter().map(|(n, a, _)| format!("{a}:{n}")).collect();
+        assert_eq!(names, vec!["path:id", "query:limit"]);
+        assert_eq!(request_body_schema(&doc, "get", "/c/{id}/i"), None);
     }
 
     #[test]

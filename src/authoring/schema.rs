@@ -89,6 +89,7 @@ fn check_kinds(g: &mut SchemaGenerator) -> Vec<(&'static str, Schema)> {
         ("logs", logs::Spec::json_schema(g)),
         ("metrics", metrics::Spec::json_schema(g)),
         ("slo", slo::Spec::json_schema(g)),
+        ("probe", probe::Spec::json_schema(g)),
     ]
 }
 

@@ -418,7 +418,7 @@ fn render_expect(e: &Expect, vars: &Vars) -> Result<Expect, template::TemplateEr
 /// Characters of one body line shown in a report.
 const SHOWN_LINE_CHARS: usize = 200;
 
-fn response_evidence(resp: &Response) -> Evidence {
+pub(crate) fn response_evidence(resp: &Response) -> Evidence {
     let mut lines = vec![format!("HTTP {}", resp.status)];
     for (k, v) in &resp.headers {
         if !matches!(k.as_str(), "date" | "connection" | "keep-alive") {

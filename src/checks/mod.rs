@@ -12,6 +12,7 @@ pub mod logs;
 pub mod metrics;
 mod outcome;
 pub mod plan;
+pub mod probe;
 pub mod shutdown;
 pub mod slo;
 pub mod sql;
@@ -45,6 +46,7 @@ pub enum CheckSpec {
     Logs(logs::Spec),
     Metrics(metrics::Spec),
     Slo(slo::Spec),
+    Probe(probe::Spec),
 }
 
 /// What a check may use while it runs.
@@ -179,6 +181,7 @@ impl CheckSpec {
         "logs",
         "metrics",
         "slo",
+        "probe",
     ];
 
     pub fn needs(&self) -> Needs {
@@ -193,7 +196,8 @@ impl CheckSpec {
             | CheckSpec::Stream(_)
             | CheckSpec::Logs(_)
             | CheckSpec::Metrics(_)
-            | CheckSpec::Slo(_) => Needs::Service,
+            | CheckSpec::Slo(_)
+            | CheckSpec::Probe(_) => Needs::Service,
             // The learner's tests may bind PORT themselves, so the shared instance steps aside.
             CheckSpec::Startup(_) | CheckSpec::Shutdown(_) | CheckSpec::Command(_) => Needs::Exclusive,
             CheckSpec::Artifact(s) if s.needs_service() => Needs::Service,
@@ -235,6 +239,7 @@ impl CheckSpec {
             CheckSpec::Logs(_) => "logs",
             CheckSpec::Metrics(_) => "metrics",
             CheckSpec::Slo(_) => "slo",
+            CheckSpec::Probe(_) => "probe",
         }
     }
 
@@ -262,6 +267,7 @@ impl CheckSpec {
             "logs" => CheckSpec::Logs(doc.table(rest, span.clone())?),
             "metrics" => CheckSpec::Metrics(doc.table(rest, span.clone())?),
             "slo" => CheckSpec::Slo(doc.table(rest, span.clone())?),
+            "probe" => CheckSpec::Probe(doc.table(rest, span.clone())?),
             other => {
                 return Err(doc.err(
                     kind_span,
@@ -285,6 +291,7 @@ impl CheckSpec {
             CheckSpec::Logs(s) => s.validate(),
             CheckSpec::Metrics(s) => s.validate(),
             CheckSpec::Slo(s) => s.validate(),
+            CheckSpec::Probe(s) => s.validate(),
         };
         invalid.map_err(|msg| doc.err(span.start..span.start + 1, msg))?;
         Ok(spec)
@@ -307,6 +314,7 @@ impl CheckSpec {
             CheckSpec::Logs(s) => logs::run(s, ctx).await,
             CheckSpec::Metrics(s) => metrics::run(s, ctx).await,
             CheckSpec::Slo(s) => slo::run(s, ctx).await,
+            CheckSpec::Probe(s) => probe::run(s, ctx).await,
         }
     }
 }
