@@ -39,6 +39,8 @@ async fn run(cli: Cli) -> Result<i32, Error> {
     };
     match cli.command {
         Command::Check(args) => check(source, args).await,
+        Command::Watch(args) => crate::watch::watch(source, args).await,
+        Command::Doctor(args) => crate::doctor::doctor(source, args).await,
         Command::Grade(args) => grade(source, args).await,
         Command::Status { config } => {
             let catalog = Catalog::open(source)?;
@@ -76,6 +78,24 @@ async fn check(source: LabSource, args: CheckArgs) -> Result<i32, Error> {
     let lab = crate::grade::written(&catalog, &entry.id)?;
     let (config, opts) = run_setup(&catalog, &args.run)?;
     let mut reporter = Multi(reporters(&args.run)?);
+    let partial = if !args.only.is_empty() {
+        let wanted = crate::select::resolve(&lab, &args.only).map_err(Error::Usage)?;
+        Some(crate::select::partial(&lab, &wanted, format!("--only {}", args.only.join(","))))
+    } else if args.failed {
+        match failed_checks(&config, &lab)? {
+            Some(wanted) => Some(crate::select::partial(&lab, &wanted, "--failed".into())),
+            None => return Ok(exit::PASSED),
+        }
+    } else {
+        None
+    };
+    let (lab, partial) = match partial {
+        Some((cut, run)) => {
+            reporter.on_event(&crate::events::Event::Partial(Box::new(run)));
+            (cut, true)
+        }
+        None => (lab, false),
+    };
     let report = match crate::grade::run_one(&lab, &config, &opts, &mut reporter).await {
         Ok(r) => r,
         Err(e) => {
@@ -86,11 +106,48 @@ async fn check(source: LabSource, args: CheckArgs) -> Result<i32, Error> {
             return Err(e);
         }
     };
-    if !args.run.no_record {
-        crate::grade::record(&config, &report);
+    match (args.run.no_record, partial) {
+        (true, _) => {}
+        (false, true) => crate::grade::record_partial(&config, &report),
+        (false, false) => crate::grade::record(&config, &report),
     }
     reporter.finish().map_err(|e| Error::Environment(format!("cannot write the report: {e}")))?;
-    Ok(if report.score.passed { exit::PASSED } else { exit::NOT_PASSED })
+    // A partial run passes when every check it ran passed; it is no grade of the lab.
+    let passed = if partial {
+        report.checks.iter().all(|c| c.outcome.verdict == crate::checks::Verdict::Pass)
+    } else {
+        report.score.passed
+    };
+    Ok(if passed { exit::PASSED } else { exit::NOT_PASSED })
+}
+
+/// `--failed`: the checks of `lab` that did not pass in its last recorded run, as indexes;
+/// None (after saying so) when nothing failed.
+fn failed_checks(config: &Config, lab: &crate::spec::Lab) -> Result<Option<Vec<usize>>, Error> {
+    let store = crate::progress::Store::in_repo(&config.repo);
+    let (progress, _) =
+        store.load().map_err(|e| Error::Environment(format!("cannot read {}: {e}", store.path().display())))?;
+    let number = lab.id.split_once('-').map_or(lab.id.as_str(), |(n, _)| n);
+    let failing = progress.failing(&lab.id).map_err(|why| {
+        Error::Usage(format!("--failed: {why} in {}; run `labgrade check {number}` first", store.path().display()))
+    })?;
+    let known: Vec<usize> = failing.iter().filter_map(|id| lab.checks.iter().position(|c| &c.id == id)).collect();
+    let gone: Vec<&String> = failing.iter().filter(|id| !lab.checks.iter().any(|c| &c.id == *id)).collect();
+    if !gone.is_empty() {
+        eprintln!(
+            "labgrade: lab {} no longer has check(s) {}; they are left out",
+            lab.id,
+            gone.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    if known.is_empty() {
+        eprintln!(
+            "labgrade: every check of lab {} passed in its last recorded run; nothing to re-run (`labgrade check {number}` grades the whole lab)",
+            lab.id
+        );
+        return Ok(None);
+    }
+    Ok(Some(known))
 }
 
 async fn grade(source: LabSource, args: RunArgs) -> Result<i32, Error> {
@@ -183,9 +240,13 @@ fn roster(
     Ok(0)
 }
 
-/// `-o` values: `FORMAT=FILE`, or a bare FILE for json.
-fn parse_outputs(outputs: &[String]) -> Result<Vec<(Format, std::path::PathBuf)>, Error> {
+/// `-o` values: `FORMAT=FILE`, or a bare FILE for the one file format (json, junit,
+/// github) `formats` selects that no `FORMAT=FILE` names — json when it selects none. A
+/// bare FILE that could be more than one of them is a usage mistake that shows the form.
+/// Pure.
+pub fn parse_outputs(formats: &[Format], outputs: &[String]) -> Result<Vec<(Format, std::path::PathBuf)>, Error> {
     let mut out: Vec<(Format, std::path::PathBuf)> = Vec::new();
+    let mut bare: Vec<&str> = Vec::new();
     for o in outputs {
         let (format, file) = match o.split_once('=') {
             Some((f, file)) if !f.contains('/') && !f.contains('.') => {
@@ -194,13 +255,50 @@ fn parse_outputs(outputs: &[String]) -> Result<Vec<(Format, std::path::PathBuf)>
                 })?;
                 (format, file)
             }
-            _ => (Format::Json, o.as_str()),
+            _ => {
+                bare.push(o.as_str());
+                continue;
+            }
         };
         if file.is_empty() {
             return Err(Error::Usage(format!("-o {o}: expected a file after the =")));
         }
         if out.iter().any(|(f, _)| *f == format) {
             return Err(Error::Usage(format!("-o names a second file for {format:?}; give each format one file")));
+        }
+        out.push((format, file.into()));
+    }
+    let name = |f: Format| format!("{f:?}").to_lowercase();
+    let selected: Vec<Format> = formats.iter().copied().filter(|f| *f != Format::Human).fold(Vec::new(), |mut v, f| {
+        if !v.contains(&f) {
+            v.push(f);
+        }
+        v
+    });
+    let open: Vec<Format> = selected.iter().copied().filter(|f| !out.iter().any(|(x, _)| x == f)).collect();
+    for file in bare {
+        let format = match (selected.as_slice(), open.as_slice()) {
+            ([], _) => Format::Json,
+            (_, [one]) => *one,
+            (_, []) => {
+                return Err(Error::Usage(format!(
+                    "-o {file}: every report --format selects already has a file; give each format one file (-o FORMAT=FILE)"
+                )));
+            }
+            _ => {
+                let form: Vec<String> = open.iter().map(|f| format!("-o {}={file}", name(*f))).collect();
+                return Err(Error::Usage(format!(
+                    "-o {file} is ambiguous: --format selects {}, so say which report goes to {file}: {}",
+                    selected.iter().map(|f| name(*f)).collect::<Vec<_>>().join(", "),
+                    form.join(" or ")
+                )));
+            }
+        };
+        if out.iter().any(|(f, _)| *f == format) {
+            return Err(Error::Usage(format!(
+                "-o {file}: the {} report already has a file; give each format one file (-o FORMAT=FILE)",
+                name(format)
+            )));
         }
         out.push((format, file.into()));
     }
@@ -211,7 +309,7 @@ fn parse_outputs(outputs: &[String]) -> Result<Vec<(Format, std::path::PathBuf)>
 /// a format with an `-o` file writes there (a format named only by `-o` is on too).
 fn reporters(args: &RunArgs) -> Result<Vec<Box<dyn Reporter>>, Error> {
     let (formats, outputs) = (&args.formats, &args.outputs);
-    let files = parse_outputs(outputs)?;
+    let files = parse_outputs(formats, outputs)?;
     let file_of = |f: Format| files.iter().find(|(x, _)| *x == f).map(|(_, p)| p.clone());
     let mut on: Vec<Format> = formats.to_vec();
     for (f, _) in &files {
@@ -338,4 +436,34 @@ fn init(path: Option<std::path::PathBuf>, force: bool) -> Result<i32, Error> {
         .map_err(|e| Error::Environment(format!("cannot write {}: {e}", file.display())))?;
     println!("wrote {} — edit [service] start and base_url, then run `labgrade check 01`", file.display());
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn outputs(formats: &[Format], o: &[&str]) -> Result<Vec<(Format, PathBuf)>, String> {
+        let o: Vec<String> = o.iter().map(|s| s.to_string()).collect();
+        parse_outputs(formats, &o).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_bare_output_file_takes_the_one_file_format_selected() {
+        use Format::*;
+        assert_eq!(outputs(&[Junit], &["report.xml"]).unwrap(), vec![(Junit, "report.xml".into())]);
+        assert_eq!(outputs(&[Human, Github], &["s.md"]).unwrap(), vec![(Github, "s.md".into())]);
+        assert_eq!(outputs(&[Human], &["r.json"]).unwrap(), vec![(Json, "r.json".into())]);
+        assert_eq!(outputs(&[Human, Json], &["r.json"]).unwrap(), vec![(Json, "r.json".into())]);
+        // The other format named, the bare file is the one left.
+        assert_eq!(
+            outputs(&[Json, Junit], &["junit=j.xml", "r.json"]).unwrap(),
+            vec![(Junit, "j.xml".into()), (Json, "r.json".into())]
+        );
+        let e = outputs(&[Human, Json, Junit], &["x"]).unwrap_err();
+        assert!(e.contains("-o x is ambiguous: --format selects json, junit"), "{e}");
+        assert!(e.contains("-o json=x or -o junit=x"), "{e}");
+        let e = outputs(&[Json], &["json=a", "b"]).unwrap_err();
+        assert!(e.contains("already has a file"), "{e}");
+    }
 }

@@ -21,6 +21,13 @@ pub struct Cli {
 pub enum Command {
     /// Grade one lab: start your service, run the lab's checks, score them.
     Check(CheckArgs),
+    /// Grade a lab again whenever a file of your repo changes, and say what changed since the
+    /// last run (fixed, still failing, newly failing). Ctrl-C stops it and everything it started.
+    Watch(WatchArgs),
+    /// Check your setup before grading: labgrade.toml, the start command and its runtime, the
+    /// port, the database, the files the labs read, and that the service starts and becomes
+    /// ready. Each problem comes with its fix (exit 0 only when everything is fine).
+    Doctor(DoctorArgs),
     /// Grade every lab of the track in one run: each lab's report, the track score and the
     /// certificate state (exit 0 only when the certificate is eligible).
     Grade(RunArgs),
@@ -128,8 +135,58 @@ pub struct ConfigArg {
 pub struct CheckArgs {
     /// Lab number or id (2, 02, 02-http-contracts).
     pub lab: String,
+    /// Run only these checks (comma-separated or repeated), with the steps and the earlier
+    /// checks they need. A partial run is not a grade: it is recorded as partial and never
+    /// counts as an attempt.
+    #[arg(long, value_name = "ID[,ID...]", value_delimiter = ',', conflicts_with = "failed")]
+    pub only: Vec<String>,
+    /// Re-run the checks that did not pass in this lab's last recorded run (a partial run).
+    #[arg(long)]
+    pub failed: bool,
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Lab number or id (2, 02, 02-http-contracts).
+    pub lab: String,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// On each change, first re-run the checks that failed last time (and what they need);
+    /// the whole lab runs when they all pass.
+    #[arg(long)]
+    pub failed_first: bool,
+    /// Do not record the runs in the progress store (.labgrade/ in your repo).
+    #[arg(long)]
+    pub no_record: bool,
+    /// Milliseconds of quiet after a change before grading (an editor saving several files
+    /// is one change).
+    #[arg(long, value_name = "MS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(50..=10_000))]
+    pub debounce_ms: u64,
+    /// Replay a run's generated inputs on every run.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub seed: Option<u64>,
+    /// Stop a run that takes longer than this.
+    #[arg(long, value_name = "SECS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub deadline_secs: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Check what this lab needs (its files, its database); without it, every lab's.
+    pub lab: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// human (✓/✗ lines) or json.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: DoctorFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DoctorFormat {
+    Human,
+    Json,
 }
 
 /// What `check` and `grade` share: where the service is and where the reports go.
@@ -156,12 +213,14 @@ pub struct RunArgs {
     /// one otherwise, so answers cannot be memorised.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub seed: Option<u64>,
-    /// Report formats; repeat for several: human (the terminal), json, junit (JUnit XML),
-    /// github (workflow annotations on stdout and a Markdown job summary).
-    #[arg(long = "format", value_enum, default_value = "human")]
+    /// Report formats; repeat or separate with commas for several: human (the terminal),
+    /// json, junit (JUnit XML), github (workflow annotations on stdout and a Markdown job
+    /// summary).
+    #[arg(long = "format", value_enum, default_value = "human", value_delimiter = ',')]
     pub formats: Vec<Format>,
     /// Where a format's report goes: `FORMAT=FILE` (junit=report.xml, json=report.json,
-    /// github=summary.md), or a bare FILE for json. Repeat for several.
+    /// github=summary.md), or a bare FILE for the one file format --format selects (json
+    /// when it selects none). Repeat for several.
     #[arg(short = 'o', long = "output", value_name = "[FORMAT=]FILE")]
     pub outputs: Vec<String>,
 }

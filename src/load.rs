@@ -2,6 +2,7 @@
 //! request when the last one answered) and latency recording with an HDR histogram.
 //! Loops stop by themselves at a deadline even if nobody stops them.
 
+use crate::events::{Progress, Unit, progress};
 use crate::request::Prepared;
 use hdrhistogram::Histogram;
 use std::sync::Arc;
@@ -98,9 +99,10 @@ pub async fn probe(
     status: u16,
 ) -> ProbeResult {
     let left = Arc::new(AtomicU64::new(u64::from(count)));
+    let answered = Arc::new(AtomicU64::new(0));
     let mut tasks = JoinSet::new();
     for _ in 0..workers.max(1) {
-        let (client, req, left) = (client.clone(), req.clone(), left.clone());
+        let (client, req, left, answered) = (client.clone(), req.clone(), left.clone(), answered.clone());
         tasks.spawn(async move {
             let mut mine = ProbeResult { latencies: Latencies::new(), bad: Vec::new() };
             while left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok() {
@@ -109,6 +111,7 @@ pub async fn probe(
                     Ok(r) => mine.bad.push(format!("HTTP {}", r.status)),
                     Err(e) => mine.bad.push(e),
                 }
+                answered.fetch_add(1, Ordering::Relaxed);
                 if !interval.is_zero() {
                     tokio::time::sleep(interval).await;
                 }
@@ -117,12 +120,34 @@ pub async fn probe(
         });
     }
     let mut all = ProbeResult { latencies: Latencies::new(), bad: Vec::new() };
-    while let Some(Ok(part)) = tasks.join_next().await {
-        all.latencies.merge(&part.latencies);
-        all.bad.extend(part.bad);
+    let started = Instant::now();
+    let reading = || Progress {
+        unit: Unit::Requests,
+        label: format!("probing {} {}", req.method, req.url.path()),
+        done: answered.load(Ordering::Relaxed),
+        total: Some(u64::from(count)),
+        elapsed: started.elapsed(),
+        window: None,
+    };
+    let mut tick = tokio::time::interval(PROGRESS_EVERY);
+    loop {
+        tokio::select! {
+            part = tasks.join_next() => match part {
+                Some(Ok(part)) => {
+                    all.latencies.merge(&part.latencies);
+                    all.bad.extend(part.bad);
+                }
+                Some(Err(_)) => {}
+                None => break,
+            },
+            _ = tick.tick() => progress(reading()),
+        }
     }
     all
 }
+
+/// How often a load loop says how far it is.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
 /// What a timed closed-loop run measured.
 #[derive(Default)]
@@ -151,13 +176,15 @@ pub async fn run_for(
 ) -> LoadResult {
     let started = Instant::now();
     let until = started + duration;
+    let sent = Arc::new(AtomicU64::new(0));
     let mut tasks = JoinSet::new();
     for _ in 0..connections.max(1) {
-        let (client, req, status) = (client.clone(), req.clone(), status.clone());
+        let (client, req, status, sent) = (client.clone(), req.clone(), status.clone(), sent.clone());
         tasks.spawn(async move {
             let mut mine = LoadResult::default();
             while Instant::now() < until {
                 mine.requests += 1;
+                sent.fetch_add(1, Ordering::Relaxed);
                 match req.send_capped(&client, LOAD_BODY_CAP).await {
                     Ok(r) => {
                         mine.latencies.record(r.elapsed);
@@ -179,13 +206,31 @@ pub async fn run_for(
         });
     }
     let mut all = LoadResult::default();
-    while let Some(Ok(part)) = tasks.join_next().await {
-        all.latencies.merge(&part.latencies);
-        all.requests += part.requests;
-        all.errors += part.errors;
-        all.unexpected += part.unexpected;
-        all.first_error = all.first_error.or(part.first_error);
-        all.first_unexpected = all.first_unexpected.or(part.first_unexpected);
+    let reading = || Progress {
+        unit: Unit::Requests,
+        label: format!("load on {} {}", req.method, req.url.path()),
+        done: sent.load(Ordering::Relaxed),
+        total: None,
+        elapsed: started.elapsed(),
+        window: Some(duration),
+    };
+    let mut tick = tokio::time::interval(PROGRESS_EVERY);
+    loop {
+        tokio::select! {
+            part = tasks.join_next() => match part {
+                Some(Ok(part)) => {
+                    all.latencies.merge(&part.latencies);
+                    all.requests += part.requests;
+                    all.errors += part.errors;
+                    all.unexpected += part.unexpected;
+                    all.first_error = all.first_error.or(part.first_error);
+                    all.first_unexpected = all.first_unexpected.or(part.first_unexpected);
+                }
+                Some(Err(_)) => {}
+                None => break,
+            },
+            _ = tick.tick() => progress(reading()),
+        }
     }
     all.elapsed = started.elapsed();
     all

@@ -11,7 +11,7 @@ pub const DIR: &str = ".labgrade";
 const FILE: &str = "progress.json";
 const VERSION: u32 = 1;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Attempt {
     pub lab: String,
     /// RFC 3339, UTC.
@@ -24,6 +24,17 @@ pub struct Attempt {
     /// Blocking checks that did not pass: each alone kept the lab from passing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failed_blocking: Vec<String>,
+    /// Every check that did not pass (None: recorded by a labgrade that did not keep them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_passed: Option<Vec<String>>,
+    /// A partial run (`check --only`, `--failed`, `watch --failed-first`): only the checks
+    /// in `ran` ran. It never counts toward the best score, the track or the certificate;
+    /// its `score` and `passed` are 0 and false, so that a labgrade from before partial runs
+    /// does not count it either.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ran: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -41,15 +52,49 @@ pub enum Standing {
 }
 
 impl Progress {
+    /// The attempts of a lab that count: whole-lab runs, never partial ones.
+    fn counted<'a>(&'a self, lab: &'a str) -> impl DoubleEndedIterator<Item = &'a Attempt> + 'a {
+        self.attempts.iter().filter(move |a| a.lab == lab && !a.partial)
+    }
+
     /// The best attempt of a lab (highest score; a pass wins a tie).
     pub fn best(&self, lab: &str) -> Option<(f64, bool)> {
-        score::best_attempt(self.attempts.iter().filter(|a| a.lab == lab).map(|a| (a.score, a.passed)))
+        score::best_attempt(self.counted(lab).map(|a| (a.score, a.passed)))
     }
 
     /// The attempt that is the best one (the latest of equals), for what it failed.
     pub fn best_attempt(&self, lab: &str) -> Option<&Attempt> {
         let (score, passed) = self.best(lab)?;
-        self.attempts.iter().rev().find(|a| a.lab == lab && a.score == score && a.passed == passed)
+        self.attempts.iter().rev().find(|a| a.lab == lab && !a.partial && a.score == score && a.passed == passed)
+    }
+
+    /// The checks of `lab` that did not pass as of its last recorded runs: those of the last
+    /// whole-lab attempt, updated by the partial runs after it (a check that passed in one
+    /// is no longer failing; one that failed is). Err says why it cannot tell.
+    pub fn failing(&self, lab: &str) -> Result<Vec<String>, String> {
+        let of_lab: Vec<&Attempt> = self.attempts.iter().filter(|a| a.lab == lab).collect();
+        if of_lab.is_empty() {
+            return Err(format!("no attempt of lab {lab} is recorded yet"));
+        }
+        let start = of_lab.iter().rposition(|a| !a.partial);
+        let mut failing: Vec<String> = match start {
+            Some(i) => of_lab[i].not_passed.clone().ok_or_else(|| {
+                format!(
+                    "the last attempt of lab {lab} was recorded by a labgrade that did not keep which checks failed"
+                )
+            })?,
+            None => Vec::new(),
+        };
+        for a in &of_lab[start.map_or(0, |i| i + 1)..] {
+            let not_passed = a.not_passed.as_deref().unwrap_or_default();
+            failing.retain(|c| !a.ran.contains(c) || not_passed.contains(c));
+            for c in not_passed {
+                if !failing.contains(c) {
+                    failing.push(c.clone());
+                }
+            }
+        }
+        Ok(failing)
     }
 
     pub fn standing(&self, lab: &str) -> Standing {
@@ -166,8 +211,50 @@ mod tests {
             grader_version: "0.1.0".into(),
             spec_sha256: "ab".into(),
             duration_ms: 10,
-            failed_blocking: Vec::new(),
+            ..Default::default()
         }
+    }
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn partial(lab: &str, ran: &[&str], not_passed: &[&str]) -> Attempt {
+        Attempt { partial: true, ran: strings(ran), not_passed: Some(strings(not_passed)), ..attempt(lab, 0.0, false) }
+    }
+
+    #[test]
+    fn a_partial_run_never_counts_as_an_attempt() {
+        let mut p = Progress { version: VERSION, attempts: vec![attempt("01", 60.0, false)] };
+        p.attempts.push(Attempt { score: 100.0, passed: true, ..partial("01", &["a"], &[]) });
+        assert_eq!(p.standing("01"), Standing::Failed(60.0));
+        assert_eq!(p.best_attempt("01").map(|a| a.score), Some(60.0));
+        p.attempts = vec![partial("02", &["a"], &[])];
+        assert_eq!(p.standing("02"), Standing::Pending);
+        // Written as partial, read back as partial; an old entry reads as a whole run.
+        let text = serde_json::to_string(&p.attempts[0]).unwrap();
+        assert!(text.contains("\"partial\":true"), "{text}");
+        let old: Attempt = serde_json::from_str(
+            r#"{"lab":"01","at":"x","score":1.0,"passed":false,"grader_version":"0","spec_sha256":"","duration_ms":1}"#,
+        )
+        .unwrap();
+        assert!(!old.partial && old.not_passed.is_none());
+    }
+
+    #[test]
+    fn failing_follows_the_last_whole_run_and_the_partial_runs_after_it() {
+        let whole = |np: &[&str]| Attempt { not_passed: Some(strings(np)), ..attempt("01", 50.0, false) };
+        let mut p = Progress { version: VERSION, attempts: vec![whole(&["x"]), whole(&["a", "b"])] };
+        assert_eq!(p.failing("01").unwrap(), ["a", "b"]);
+        p.attempts.push(partial("01", &["a", "b"], &["b"]));
+        assert_eq!(p.failing("01").unwrap(), ["b"]);
+        p.attempts.push(partial("01", &["c"], &["c"]));
+        assert_eq!(p.failing("01").unwrap(), ["b", "c"]);
+        p.attempts.push(whole(&[]));
+        assert!(p.failing("01").unwrap().is_empty());
+        assert!(p.failing("02").unwrap_err().contains("no attempt of lab 02"));
+        p.attempts.push(attempt("01", 50.0, false));
+        assert!(p.failing("01").unwrap_err().contains("did not keep which checks failed"));
     }
 
     #[test]

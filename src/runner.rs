@@ -186,7 +186,7 @@ pub async fn run_lab(
 
 /// SHA-256 of the lab's spec text, and of the specs it includes checks from (empty text
 /// for one that cannot be read again).
-fn spec_hash(lab: &Lab) -> String {
+pub fn spec_hash(lab: &Lab) -> String {
     use sha2::Digest;
     let mut h = sha2::Sha256::new();
     h.update(lab.read_file("lab.toml").ok().flatten().unwrap_or_default().as_bytes());

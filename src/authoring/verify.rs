@@ -293,13 +293,65 @@ pub enum Selection {
     Named(Vec<String>),
 }
 
-/// A reporter that keeps nothing: verify reads the reports the runner returns.
-struct Quiet;
+/// A reporter that keeps nothing: verify reads the reports the runner returns. On a
+/// terminal it draws a bar over the runs (the reference, then fault i of N) with what the
+/// run is doing (the check, the seed, the load window); elsewhere each fault ends with a line.
+struct Quiet {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Quiet {
+    fn new(runs: usize) -> Quiet {
+        use std::io::IsTerminal;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let style = indicatif::ProgressStyle::with_template("{spinner} {prefix} [{bar:20}] {pos}/{len} {wide_msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> ");
+            let bar = indicatif::ProgressBar::new(runs as u64).with_style(style);
+            bar.enable_steady_tick(std::time::Duration::from_millis(100));
+            bar
+        });
+        Quiet { bar }
+    }
+
+    /// The run under way: `reference`, or `fault 3 of 12: name`.
+    fn run(&self, label: String) {
+        if let Some(bar) = &self.bar {
+            bar.set_prefix(label);
+            bar.set_message("");
+        }
+    }
+
+    fn done(&self, line: String) {
+        match &self.bar {
+            Some(bar) => {
+                bar.println(line);
+                bar.inc(1);
+            }
+            None => eprintln!("{line}"),
+        }
+    }
+}
 
 impl Reporter for Quiet {
-    fn on_event(&mut self, _: &Event) {}
+    fn on_event(&mut self, event: &Event) {
+        let Some(bar) = &self.bar else { return };
+        match event {
+            Event::CheckStarted { id, .. } => bar.set_message(id.clone()),
+            Event::Progress(p) => bar.set_message(p.line()),
+            _ => {}
+        }
+    }
     fn finish(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+impl Drop for Quiet {
+    fn drop(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
     }
 }
 
@@ -319,7 +371,10 @@ pub async fn verify(
         deadline: std::time::Duration::from_secs(900),
         seed: crate::template::fresh_seed(),
     };
-    let reference_report = crate::grade::run_one(lab, &config, &opts, &mut Quiet).await?;
+    // One run for the reference and one per fault; how many faults is known below.
+    let mut quiet = Quiet::new(1);
+    quiet.run("reference".into());
+    let reference_report = crate::grade::run_one(lab, &config, &opts, &mut quiet).await?;
     let verdicts = |r: &LabReport| -> Vec<(String, Verdict, String)> {
         r.checks.iter().map(|c| (c.id.clone(), c.outcome.verdict, c.outcome.message.clone())).collect()
     };
@@ -341,13 +396,28 @@ pub async fn verify(
     {
         return Err(Error::Usage(format!("the fault map has no fault {missing:?}")));
     }
+    if let Some(bar) = &quiet.bar {
+        bar.set_length(chosen.len() as u64 + 1);
+        bar.inc(1);
+    }
     let mut faults = Vec::new();
     for (i, (name, fault)) in chosen.iter().enumerate() {
         let started = std::time::Instant::now();
+        quiet.run(
+            crate::events::Progress {
+                unit: crate::events::Unit::Faults,
+                label: (*name).clone(),
+                done: i as u64 + 1,
+                total: Some(chosen.len() as u64),
+                elapsed: std::time::Duration::ZERO,
+                window: None,
+            }
+            .line(),
+        );
         let report = if fault.in_repo() {
             let copy = changed_copy(reference, fault)?;
             let cfg = Config::load(&copy.path().join(crate::config::FILE_NAME))?;
-            crate::grade::run_one(lab, &cfg, &opts, &mut Quiet).await?
+            crate::grade::run_one(lab, &cfg, &opts, &mut quiet).await?
         } else {
             let var = map.env.as_deref().ok_or_else(|| {
                 Error::Usage(format!(
@@ -356,16 +426,16 @@ pub async fn verify(
             })?;
             let mut cfg = config.clone();
             cfg.service.env.insert(var.to_string(), (*name).clone());
-            crate::grade::run_one(lab, &cfg, &opts, &mut Quiet).await?
+            crate::grade::run_one(lab, &cfg, &opts, &mut quiet).await?
         };
         let result = compare(&lab.id, name, fault, &verdicts(&report), report.score.passed);
-        eprintln!(
+        quiet.done(format!(
             "labgrade: fault {}/{} {name}: {} ({:.1} s)",
             i + 1,
             chosen.len(),
             if result.ok() { "as mapped" } else { "NOT as mapped" },
             started.elapsed().as_secs_f64()
-        );
+        ));
         faults.push(result);
     }
     Ok(Verification {

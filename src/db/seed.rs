@@ -75,6 +75,20 @@ pub async fn seed(db: &Database, plan: &Plan<'_>, parents: &BTreeMap<String, Vec
             }
         }
     };
+    // How far it is (rows/s, what is left) for the reporters, a few times a second.
+    let mut throttle = crate::events::Throttle::new(Duration::from_millis(250));
+    let mut report = |done: u64| {
+        if throttle.due() {
+            crate::events::progress(crate::events::Progress {
+                unit: crate::events::Unit::Rows,
+                label: format!("seeding {}", plan.table),
+                done,
+                total: Some(plan.rows),
+                elapsed: started.elapsed(),
+                window: None,
+            });
+        }
+    };
     let cols = names.iter().map(|n| quote_ident(db.dialect(), n)).collect::<Vec<_>>().join(", ");
     let table = quote_ident(db.dialect(), plan.table);
 
@@ -89,6 +103,7 @@ pub async fn seed(db: &Database, plan: &Plan<'_>, parents: &BTreeMap<String, Vec
                 if buf.len() >= 1 << 20 {
                     copy.send(std::mem::take(&mut buf)).await?;
                     buf.reserve(1 << 20);
+                    report(n);
                 }
             }
             if !buf.is_empty() {
@@ -120,6 +135,7 @@ pub async fn seed(db: &Database, plan: &Plan<'_>, parents: &BTreeMap<String, Vec
                     sql.push(')');
                 }
                 db.execute(&sql).await?;
+                report(end);
                 n = end + 1;
             }
             db.execute(&match dialect {

@@ -6,14 +6,14 @@
 //! Rendering lives in pure functions returning `String`, so it is tested without a terminal.
 
 use crate::checks::{Evidence, Verdict};
-use crate::events::{CheckRecord, Event, LabReport, Reporter, StepRecord};
+use crate::events::{CheckRecord, Event, LabReport, PartialRun, Progress, Reporter, StepRecord, Unit};
 use anstream::{AutoStream, ColorChoice};
 use anstyle::{AnsiColor, Style};
 use indicatif::{ProgressBar, ProgressStyle};
 use similar::{ChangeTag, TextDiff};
 use std::fmt::{Display, Write as _};
 use std::io::Write as _;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Check ids are padded to this width so durations line up.
 const ID_WIDTH: usize = 24;
@@ -49,7 +49,17 @@ pub struct HumanReporter {
     labs_finished: usize,
     /// The last text written ended in a blank line.
     ends_blank: bool,
+    /// The lab running now runs only some of its checks.
+    partial: Option<Box<PartialRun>>,
+    /// Where `grade` is: `lab 3/10 `, the bar's prefix.
+    track_pos: String,
+    /// When a plain progress line (stderr not a terminal) was last written.
+    plain_at: Option<Instant>,
 }
+
+/// Without a terminal, a long piece of work says how far it is at most this often (and not
+/// at all when it ends sooner).
+const PLAIN_EVERY: Duration = Duration::from_secs(5);
 
 impl HumanReporter {
     /// `color`: colour is allowed (pass `false` for `NO_COLOR` / `--color never`); it is still
@@ -70,6 +80,34 @@ impl HumanReporter {
             curl_shown: false,
             labs_finished: 0,
             ends_blank: false,
+            partial: None,
+            track_pos: String::new(),
+            plain_at: None,
+        }
+    }
+
+    /// Progress: the bar's message on a terminal; else an occasional plain line on stderr.
+    fn progress(&mut self, p: &Progress) {
+        if p.unit == Unit::Labs {
+            self.track_pos = format!("lab {}/{} ", p.done, p.total.unwrap_or(0));
+        }
+        if self.live {
+            if let Some(bar) = &self.bar {
+                bar.set_message(p.line());
+            }
+            return;
+        }
+        let due = match p.unit {
+            Unit::Labs | Unit::Faults => true,
+            Unit::Rows | Unit::Requests => {
+                p.elapsed >= PLAIN_EVERY && self.plain_at.is_none_or(|t| t.elapsed() >= PLAIN_EVERY)
+            }
+        };
+        if due {
+            self.plain_at = Some(Instant::now());
+            let line = format!("labgrade: {}\n", p.line());
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(line.as_bytes());
         }
     }
 
@@ -95,14 +133,14 @@ impl HumanReporter {
 
     fn start_bar(&mut self, checks: usize) {
         let template = if self.color {
-            "{spinner:.cyan} [{bar:24.cyan/blue}] {pos}/{len} {wide_msg}"
+            "{spinner:.cyan} {prefix}[{bar:24.cyan/blue}] {pos}/{len} {wide_msg}"
         } else {
-            "{spinner} [{bar:24}] {pos}/{len} {wide_msg}"
+            "{spinner} {prefix}[{bar:24}] {pos}/{len} {wide_msg}"
         };
         let style = ProgressStyle::with_template(template)
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
-        let bar = ProgressBar::new(checks as u64).with_style(style);
+        let bar = ProgressBar::new(checks as u64).with_style(style).with_prefix(self.track_pos.clone());
         bar.enable_steady_tick(Duration::from_millis(100));
         self.bar = Some(bar);
     }
@@ -125,6 +163,9 @@ impl Reporter for HumanReporter {
                     text.push('\n');
                 }
                 text.push_str(&render_header(lab, title, *checks, target, self.color));
+                if let Some(p) = &self.partial {
+                    text.push_str(&render_partial(p, self.color));
+                }
                 self.emit(&text);
                 if self.live {
                     self.start_bar(*checks);
@@ -155,7 +196,10 @@ impl Reporter for HumanReporter {
                 let text = render_step(step, self.color, self.verbose);
                 self.emit(&text);
             }
+            Event::Progress(p) => self.progress(p),
+            Event::Partial(p) => self.partial = Some(p.clone()),
             Event::Interrupted => {
+                self.partial = None;
                 self.stop_bar();
                 self.emit("\ninterrupted — the service and everything it started were stopped; the checks above are all that ran\n");
             }
@@ -165,7 +209,10 @@ impl Reporter for HumanReporter {
             }
             Event::LabFinished(report) => {
                 self.stop_bar();
-                let mut text = render_summary(report, self.color);
+                let mut text = match self.partial.take() {
+                    Some(_) => render_partial_summary(report, self.color),
+                    None => render_summary(report, self.color),
+                };
                 if self.curl_shown {
                     text.push_str(&render_curl_note(self.color));
                     self.curl_shown = false;
@@ -620,6 +667,50 @@ pub(crate) fn render_summary(report: &LabReport, color: bool) -> String {
 }
 
 /// Shown once after a lab's summary when any `reproduce:` curl line was printed.
+/// Under the header of a partial run: what it runs and why each added check runs.
+pub(crate) fn render_partial(p: &PartialRun, color: bool) -> String {
+    let runs = p.requested.len() + p.added.len();
+    let mut head = format!("partial run ({}): {} of {}", p.asked, runs, plural(p.of, "check", "checks"));
+    if !p.steps.is_empty() {
+        let _ = write!(head, ", with step(s) {}", p.steps.join(", "));
+    }
+    head.push_str("; not a grade, and not counted as an attempt");
+    let mut s = format!("{}\n", paint(color, YELLOW, head));
+    for (id, why) in &p.added {
+        let _ = writeln!(s, "{}", paint(color, DIM, format_args!("  + {id} also runs: {why}")));
+    }
+    s
+}
+
+/// The end of a partial run: what passed, and that the lab's grade needs a whole run.
+pub(crate) fn render_partial_summary(report: &LabReport, color: bool) -> String {
+    let count = |v: Verdict| report.checks.iter().filter(|c| c.outcome.verdict == v).count();
+    let part = |n: usize, word: &str, style: Style| {
+        let text = format!("{n} {word}");
+        if n > 0 { paint(color, style, text) } else { text }
+    };
+    let mut s = format!(
+        "\n{}: {}, {}, {}, {} in {}\n",
+        paint(color, BOLD, "partial run"),
+        part(count(Verdict::Pass), "passed", GREEN),
+        part(count(Verdict::Fail), "failed", RED),
+        part(count(Verdict::Error), "error", YELLOW),
+        part(count(Verdict::Skipped), "skipped", DIM),
+        fmt_duration(report.duration),
+    );
+    let number = report.lab.split_once('-').map_or(report.lab.as_str(), |(n, _)| n);
+    let _ = writeln!(
+        s,
+        "{}",
+        paint(
+            color,
+            DIM,
+            format_args!("not a grade: `labgrade check {number}` grades the whole lab (and counts as an attempt)")
+        )
+    );
+    s
+}
+
 pub(crate) fn render_curl_note(color: bool) -> String {
     format!("{}\n", paint(color, DIM, CURL_NOTE))
 }

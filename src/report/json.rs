@@ -1,7 +1,7 @@
 //! The machine-readable report: one JSON object per lab (a public contract — key names are
 //! stable), written atomically to a file or to stdout when the run ends.
 
-use crate::events::{CheckRecord, Event, LabReport, Reporter};
+use crate::events::{CheckRecord, Event, LabReport, PartialRun, Reporter};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -18,6 +18,8 @@ pub struct JsonReporter {
     track: Option<Value>,
     /// With LABGRADE_SIGNING_KEY set, each lab's report is signed.
     key: Option<Vec<u8>>,
+    /// The lab running now runs only some of its checks: `{asked, requested, added, steps}`.
+    partial: Option<Value>,
 }
 
 impl JsonReporter {
@@ -30,6 +32,7 @@ impl JsonReporter {
             finished: Vec::new(),
             track: None,
             key: crate::signing::key_from_env(),
+            partial: None,
         }
     }
 
@@ -71,10 +74,12 @@ impl Reporter for JsonReporter {
                 self.finished.clear();
             }
             Event::CheckFinished(rec) => self.finished.push(check_value(rec)),
+            Event::Partial(p) => self.partial = Some(partial_value(p)),
             // Never signed: a partial report is not a grade.
             Event::Interrupted => {
+                let partial = self.partial.take();
                 if let Some((lab, title, target)) = self.running.take() {
-                    self.reports.push(json!({
+                    let mut v = json!({
                         "lab": lab,
                         "title": title,
                         "interrupted": true,
@@ -83,14 +88,24 @@ impl Reporter for JsonReporter {
                         "target": target,
                         "grader_version": env!("CARGO_PKG_VERSION"),
                         "checks": std::mem::take(&mut self.finished),
-                    }));
+                    });
+                    if let Some(p) = partial {
+                        v["partial"] = p;
+                    }
+                    self.reports.push(v);
                 }
             }
             Event::LabFinished(report) => {
                 self.running = None;
                 let mut v = json_value(report);
-                if let Some(key) = &self.key {
-                    crate::signing::sign(&mut v, key);
+                match self.partial.take() {
+                    // Never signed either: some checks of the lab did not run.
+                    Some(p) => v["partial"] = p,
+                    None => {
+                        if let Some(key) = &self.key {
+                            crate::signing::sign(&mut v, key);
+                        }
+                    }
                 }
                 self.reports.push(v);
             }
@@ -154,6 +169,17 @@ fn readiness_value(lines: &[crate::readiness::ReadinessLine]) -> Value {
     }
     let flags: serde_json::Map<String, Value> = lines.iter().map(|l| (l.key.clone(), Value::Bool(l.ready))).collect();
     json!({ "summary": flags, "lines": lines })
+}
+
+/// What a partial run ran and why: `{asked, requested, added: [{id, why}], steps, of}`.
+fn partial_value(p: &PartialRun) -> Value {
+    json!({
+        "asked": p.asked,
+        "requested": p.requested,
+        "added": p.added.iter().map(|(id, why)| json!({"id": id, "why": why})).collect::<Vec<_>>(),
+        "steps": p.steps,
+        "checks_in_lab": p.of,
+    })
 }
 
 fn check_value(rec: &CheckRecord) -> Value {

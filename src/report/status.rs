@@ -6,12 +6,19 @@ use super::human::{GREEN, RED, YELLOW, paint};
 use crate::progress::{Progress, Standing};
 use crate::spec::Track;
 use anstyle::Style;
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 const BOLD: Style = Style::new().bold();
 const DIM: Style = Style::new().dimmed();
 
 pub fn render(track: &Track, progress: &Progress, color: bool) -> String {
+    render_marked(track, progress, &BTreeSet::new(), color)
+}
+
+/// The course page, with the labs in `stale` marked: their best attempt was graded under a
+/// lab spec that has changed since, and the line says how to grade it again.
+pub fn render_marked(track: &Track, progress: &Progress, stale: &BTreeSet<String>, color: bool) -> String {
     let t = progress.track(track);
     let mut s = String::new();
     let _ = writeln!(s, "{} — {}", paint(color, BOLD, &track.title), paint(color, BOLD, "Certificate Lane"));
@@ -34,7 +41,22 @@ pub fn render(track: &Track, progress: &Progress, color: bool) -> String {
                 Standing::Failed(x) => (paint(color, RED, "✗"), paint(color, RED, format_args!("Failed ({x:.1})"))),
             };
             let pad = " ".repeat(width - lab.title.chars().count());
-            let _ = writeln!(s, "  {mark} {}  {}{pad}  {state}", number(&lab.id), lab.title);
+            let _ = write!(s, "  {mark} {}  {}{pad}  {state}", number(&lab.id), lab.title);
+            if stale.contains(&lab.id) {
+                let _ = write!(
+                    s,
+                    "  {}",
+                    paint(
+                        color,
+                        YELLOW,
+                        format_args!(
+                            "↻ the lab spec changed since this was graded; re-grade: labgrade check {}",
+                            number(&lab.id)
+                        )
+                    )
+                );
+            }
+            s.push('\n');
         }
     }
     let _ = write!(s, "\n{} · ", paint(color, BOLD, format_args!("track score {:.1} / 100", t.score)));
@@ -140,7 +162,7 @@ section = "b"
                     grader_version: "0".into(),
                     spec_sha256: String::new(),
                     duration_ms: 0,
-                    failed_blocking: Vec::new(),
+                    ..Default::default()
                 })
                 .collect(),
         }
@@ -168,6 +190,20 @@ section = "b"
             "{page}"
         );
         assert_eq!(failed_blocking(&track(), &p), vec![("01-one".to_string(), "wrong-signature-401".to_string())]);
+    }
+
+    #[test]
+    fn a_best_attempt_under_a_changed_spec_is_marked_with_how_to_regrade() {
+        let p = progress(&[("01-one", 100.0, true), ("03-three", 62.5, false)]);
+        let stale: BTreeSet<String> = ["01-one".to_string()].into();
+        let text = render_marked(&track(), &p, &stale, false);
+        assert!(
+            text.contains(
+                "  ✓ 01  One    Passed (100.0)  ↻ the lab spec changed since this was graded; re-grade: labgrade check 01\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("  ✗ 03  Three  Failed (62.5)\n"), "{text}");
     }
 
     #[test]
