@@ -384,3 +384,27 @@ fn a_lab_past_its_deadline_is_stopped_with_the_report_so_far() {
     std::thread::sleep(Duration::from_millis(100));
     assert!(processes_with_env(&format!("HOSTILE_MARKER=never-responds-{port}")).is_empty());
 }
+
+/// A probe sends many requests; against a service that answers none of them it must still end
+/// within its budget (4 s here) — three silent requests in a row end it at once — and say so.
+#[test]
+fn a_probe_of_a_hanging_service_ends_within_its_budget() {
+    let _g = serial();
+    let g = grade("never-responds", "03");
+    assert_fails_with(&g, "no answer within 1.0 s");
+    let ms = g.check(0)["duration_ms"].as_f64().unwrap_or(f64::MAX);
+    assert!(ms <= 4_500.0, "the probe took {ms} ms, past its 4 s budget");
+    assert!(g.stdout.contains("the service stopped answering"), "{}", g.stdout);
+    g.assert_bounded_and_clean();
+}
+
+/// A service that crashes on the third request: the probe names the input that killed it and
+/// stops, instead of counting every later refused connection as a finding of its own.
+#[test]
+fn a_probe_names_the_input_that_crashed_the_service() {
+    let _g = serial();
+    let g = grade("crashes-after-2", "03");
+    assert_fails_with(&g, "query q=");
+    assert!(g.stdout.contains("the service stopped answering"), "{}", g.stdout);
+    g.assert_bounded_and_clean();
+}

@@ -30,9 +30,8 @@ impl Lit {
         match self {
             Lit::Json(Value::String(s)) if s.chars().count() > 40 => {
                 let head: String = s.chars().take(12).collect();
-                format!("{:?}… ({} characters)", head, s.chars().count())
+                format!("{}… ({} characters)", Value::String(head), s.chars().count())
             }
-            Lit::Json(Value::String(s)) => format!("{s:?}"),
             other => shorten(&other.text(), 60),
         }
     }
@@ -534,7 +533,7 @@ mod tests {
             "body amountCents = 9007199254740992",
             "body amountCents = 1e400",
             "body amountCents = \"12\"",
-            "body currency = \"\\0\"",
+            "body currency = \"\\u0000\"",
             "body without customerId",
             "body with unknown field __proto__ = {\"admin\":true}",
             "body nested 10,000 arrays deep",
