@@ -330,7 +330,8 @@ async fn shrink(
     if best.case.label() == original {
         return (best, None);
     }
-    let mut note = format!("shrunk from `{original}` to the smallest failing input the search found, in {tries} requests");
+    let mut note =
+        format!("shrunk from `{original}` to the smallest failing input the search found, in {tries} requests");
     if let Some(p) = passing_neighbour {
         note.push_str(&format!(" (the nearest that passed: `{p}`)"));
     }

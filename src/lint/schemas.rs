@@ -1,5 +1,6 @@
 //! JSON Schema files a lab's checks name (`expect.json_schema` of `http` and `job` checks,
-//! `schema` of `artifact` checks), relative to the lab folder: they must exist, be JSON, and
+//! `schema` of `artifact` checks, `error_schema` and each operation's `schema` of `probe`
+//! checks), relative to the lab folder: they must exist, be JSON, and
 //! be a JSON Schema the grader can compile.
 
 use std::ops::Range;
@@ -16,20 +17,21 @@ pub fn references(kind: Option<&str>, table: &DeTable<'_>) -> Vec<(Range<usize>,
         {
             out.push((v.span(), s.to_string()));
         }
-        walk(key, v, &mut out);
+        walk(key, v, kind == Some("probe"), &mut out);
     }
     out
 }
 
-fn walk(key: &str, v: &toml::Spanned<DeValue<'_>>, out: &mut Vec<(Range<usize>, String)>) {
+fn walk(key: &str, v: &toml::Spanned<DeValue<'_>>, probe: bool, out: &mut Vec<(Range<usize>, String)>) {
+    let named = key == "json_schema" || (probe && (key == "schema" || key == "error_schema"));
     match v.get_ref() {
-        DeValue::String(s) if key == "json_schema" => out.push((v.span(), s.to_string())),
+        DeValue::String(s) if named => out.push((v.span(), s.to_string())),
         DeValue::Table(t) => {
             for (k, x) in t {
-                walk(k.get_ref().as_ref(), x, out);
+                walk(k.get_ref().as_ref(), x, probe, out);
             }
         }
-        DeValue::Array(a) => a.iter().for_each(|x| walk(key, x, out)),
+        DeValue::Array(a) => a.iter().for_each(|x| walk(key, x, probe, out)),
         _ => {}
     }
 }
@@ -56,6 +58,12 @@ schema = "not-mine.json"
         assert_eq!(&src[r[0].0.clone()], "\"schemas/problem.json\"");
         let r = references(Some("artifact"), t.get_ref());
         assert_eq!(r.iter().map(|x| x.1.as_str()).collect::<Vec<_>>(), ["schemas/problem.json", "not-mine.json"]);
+        let probe = DeTable::parse(
+            "error_schema = \"schemas/problem.json\"\noperations = [{ operation = \"POST /x\", schema = \"schemas/x.json\" }]\n",
+        )
+        .unwrap();
+        let r = references(Some("probe"), probe.get_ref());
+        assert_eq!(r.iter().map(|x| x.1.as_str()).collect::<Vec<_>>(), ["schemas/problem.json", "schemas/x.json"]);
     }
 
     #[test]
