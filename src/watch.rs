@@ -24,17 +24,22 @@ use std::time::Duration;
 /// Folders never watched, wherever they are.
 const NEVER: &[&str] = &[".git", ".labgrade", "node_modules", "target"];
 
-/// Which paths of a repo are the learner's sources: not in [`NEVER`], not gitignored.
+/// Which paths of a repo are the learner's sources (not in [`NEVER`], not gitignored), and
+/// whether one really changed: a file event is also sent when a file is only read (the
+/// service loading its code, the grader reading a document), so a file counts as changed
+/// when its modification time or size is not what it was.
 pub struct Filter {
     root: PathBuf,
     /// Each `.gitignore` of the repo (and `.git/info/exclude`), with the folder it applies to.
     ignores: Vec<Gitignore>,
+    /// Each source file's modification time and size when last seen.
+    stamps: std::collections::HashMap<PathBuf, (Option<std::time::SystemTime>, u64)>,
 }
 
 impl Filter {
     /// Read the repo's ignore files; the folders to watch come with it.
     pub fn new(root: &Path) -> (Filter, Vec<PathBuf>) {
-        let mut f = Filter { root: root.to_path_buf(), ignores: Vec::new() };
+        let mut f = Filter { root: root.to_path_buf(), ignores: Vec::new(), stamps: Default::default() };
         let exclude = root.join(".git/info/exclude");
         if exclude.is_file() {
             let mut b = ignore::gitignore::GitignoreBuilder::new(root);
@@ -60,11 +65,33 @@ impl Filter {
         }
         dirs.push(dir.to_path_buf());
         let Ok(entries) = std::fs::read_dir(dir) else { return };
-        let mut subs: Vec<PathBuf> =
-            entries.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()).collect();
+        let mut subs: Vec<PathBuf> = Vec::new();
+        for e in entries.flatten() {
+            match e.file_type() {
+                Ok(t) if t.is_dir() => subs.push(e.path()),
+                Ok(_) => {
+                    if let Ok(m) = e.metadata() {
+                        self.stamps.insert(e.path(), (m.modified().ok(), m.len()));
+                    }
+                }
+                Err(_) => {}
+            }
+        }
         subs.sort();
         for s in subs {
             self.scan(&s, dirs);
+        }
+    }
+
+    /// Did this source file change since it was last seen (created, written, removed)?
+    pub fn changed(&mut self, path: &Path) -> bool {
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_dir() => false,
+            Ok(m) => {
+                let stamp = (m.modified().ok(), m.len());
+                self.stamps.insert(path.to_path_buf(), stamp) != Some(stamp)
+            }
+            Err(_) => self.stamps.remove(path).is_some(),
         }
     }
 
@@ -183,7 +210,14 @@ pub async fn watch(source: LabSource, args: WatchArgs) -> Result<i32, Error> {
         banner(run, &changed, &root);
         let ran = grade(&lab, &config, &opts(), &args, &known).await?;
         if !known.is_empty() || run > 1 {
-            let now: Vec<(String, bool)> = ran.iter().flat_map(checks_of).collect();
+            // Each check once, as the last report that ran it says.
+            let mut now: Vec<(String, bool)> = Vec::new();
+            for (id, passed) in ran.iter().flat_map(checks_of) {
+                match now.iter_mut().find(|(x, _)| *x == id) {
+                    Some(slot) => slot.1 = passed,
+                    None => now.push((id, passed)),
+                }
+            }
             let d = Diff::between(&known, &now);
             println!("\nsince the last run: {}", d.line());
         }
@@ -213,7 +247,8 @@ pub async fn watch(source: LabSource, args: WatchArgs) -> Result<i32, Error> {
                 if filter.ignored(&p, is_dir) {
                     continue;
                 }
-                if is_dir && !watched.contains(&p) {
+                let new_dir = is_dir && !watched.contains(&p);
+                if new_dir {
                     // A new folder: watch it and what it holds.
                     let mut dirs = Vec::new();
                     filter.scan(&p, &mut dirs);
@@ -223,7 +258,7 @@ pub async fn watch(source: LabSource, args: WatchArgs) -> Result<i32, Error> {
                         }
                     }
                 }
-                if !mine.contains(&p) {
+                if (new_dir || filter.changed(&p)) && !mine.contains(&p) {
                     mine.push(p);
                 }
             }
@@ -234,7 +269,7 @@ pub async fn watch(source: LabSource, args: WatchArgs) -> Result<i32, Error> {
         // More changes may follow right after (an editor saving several files).
         while let Ok(more) = rx.try_recv() {
             for p in more {
-                if !filter.ignored(&p, p.is_dir()) && !changed.contains(&p) {
+                if !filter.ignored(&p, p.is_dir()) && filter.changed(&p) && !changed.contains(&p) {
                     changed.push(p);
                 }
             }
@@ -354,5 +389,24 @@ mod tests {
             assert!(f.ignored(&root.join(p), false), "{p}");
         }
         assert!(f.ignored(Path::new("/elsewhere/x"), false));
+    }
+
+    #[test]
+    fn a_file_read_is_no_change_a_write_or_removal_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let file = root.join("a.js");
+        std::fs::write(&file, "one").unwrap();
+        let (mut f, _) = Filter::new(&root);
+        let _ = std::fs::read(&file).unwrap();
+        assert!(!f.changed(&file), "read only");
+        std::fs::write(&file, "three").unwrap();
+        assert!(f.changed(&file));
+        assert!(!f.changed(&file), "seen now");
+        std::fs::remove_file(&file).unwrap();
+        assert!(f.changed(&file));
+        assert!(!f.changed(&root.join("never-there")));
+        std::fs::write(root.join("new.js"), "x").unwrap();
+        assert!(f.changed(&root.join("new.js")));
     }
 }
