@@ -371,7 +371,24 @@ async fn load(args: LoadArgs) -> Result<i32, Error> {
     let client = crate::request::client();
     let any = crate::matching::StatusExpect::Class("2xx".into());
     let window = std::time::Duration::from_millis(args.duration_ms);
-    let r = crate::load::run_for(&client, &req, args.connections, window, &any).await;
+    // On a terminal, the window's live req/s on stderr while it runs.
+    let bar = (!args.json && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(std::time::Duration::from_millis(100));
+        bar
+    });
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let run = crate::events::with_progress(tx, crate::load::run_for(&client, &req, args.connections, window, &any));
+    tokio::pin!(run);
+    let r = loop {
+        tokio::select! {
+            r = &mut run => break r,
+            Some(p) = rx.recv() => if let Some(b) = &bar { b.set_message(p.line()) },
+        }
+    };
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
     let p = r.latencies.percentiles();
     let secs = r.elapsed.as_secs_f64();
     let rate = if secs > 0.0 { r.requests as f64 / secs } else { 0.0 };

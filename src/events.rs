@@ -96,7 +96,9 @@ impl Progress {
                 }
                 let left = match (self.window, self.total) {
                     (Some(w), _) => Some(w.saturating_sub(self.elapsed).as_secs_f64()),
-                    (None, Some(t)) if rate > 0.0 && secs >= 1.0 => Some(t.saturating_sub(self.done) as f64 / rate),
+                    (None, Some(t)) if rate > 0.0 && secs >= 1.0 && self.done < t => {
+                        Some(t.saturating_sub(self.done) as f64 / rate)
+                    }
                     _ => None,
                 };
                 if let Some(left) = left {
@@ -259,6 +261,7 @@ mod tests {
             "x: 2,000 requests · 500 req/s · about 6 s left"
         );
         assert_eq!(p(Unit::Rows, 0, Some(10), 0, None).line(), "x: 0 / 10 rows");
+        assert_eq!(p(Unit::Rows, 10, Some(10), 2, None).line(), "x: 10 / 10 rows · 5 rows/s");
         assert_eq!(p(Unit::Labs, 3, Some(10), 0, None).line(), "lab 3 of 10: x");
         assert_eq!(p(Unit::Faults, 2, Some(7), 0, None).line(), "fault 2 of 7: x");
     }

@@ -77,11 +77,12 @@ pub async fn seed(db: &Database, plan: &Plan<'_>, parents: &BTreeMap<String, Vec
     };
     // How far it is (rows/s, what is left) for the reporters, a few times a second.
     let mut throttle = crate::events::Throttle::new(Duration::from_millis(250));
-    let mut report = |done: u64| {
-        if throttle.due() {
+    let mut report = |done: u64, last: bool| {
+        if last || throttle.due() {
+            let what = if last { " (all sent; the database is writing them, then ANALYZE)" } else { "" };
             crate::events::progress(crate::events::Progress {
                 unit: crate::events::Unit::Rows,
-                label: format!("seeding {}", plan.table),
+                label: format!("seeding {}{what}", plan.table),
                 done,
                 total: Some(plan.rows),
                 elapsed: started.elapsed(),
@@ -103,12 +104,13 @@ pub async fn seed(db: &Database, plan: &Plan<'_>, parents: &BTreeMap<String, Vec
                 if buf.len() >= 1 << 20 {
                     copy.send(std::mem::take(&mut buf)).await?;
                     buf.reserve(1 << 20);
-                    report(n);
+                    report(n, false);
                 }
             }
             if !buf.is_empty() {
                 copy.send(buf).await?;
             }
+            report(plan.rows, true);
             copy.finish().await?;
             sqlx::raw_sql(AssertSqlSafe(format!("ANALYZE {table}"))).execute(&mut *conn).await?;
         }
@@ -135,7 +137,7 @@ pub async fn seed(db: &Database, plan: &Plan<'_>, parents: &BTreeMap<String, Vec
                     sql.push(')');
                 }
                 db.execute(&sql).await?;
-                report(end);
+                report(end, end == plan.rows);
                 n = end + 1;
             }
             db.execute(&match dialect {
