@@ -184,18 +184,68 @@ pub fn judge(lines: &[&str], id: &str, expect: &Expect, status: Option<u16>) -> 
     })
 }
 
+/// JWTs (`eyJ….eyJ….…`) and `Bearer <credential>` values, wherever they appear in a line.
+fn bearer_shaped() -> &'static regex::Regex {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        regex::Regex::new(
+            r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{16,}",
+        )
+        .expect("a valid regex")
+    })
+}
+
+/// The part of a long line where the first forbidden value sits (a leak at the end of a
+/// request line would otherwise be cut off the evidence).
+fn around<'l>(line: &'l str, secrets: &Option<Vec<String>>, forbid: &[Pattern]) -> &'l str {
+    let mut at = secrets.iter().flatten().filter(|s| s.len() >= 8).filter_map(|s| line.find(s.as_str())).min();
+    if secrets.is_some() {
+        at = at.into_iter().chain(bearer_shaped().find(line).map(|m| m.start())).min();
+    }
+    for p in forbid {
+        let hit = match p {
+            Pattern::Exact(t) => line.find(t.as_str()),
+            Pattern::Regex(r) => r.find(line).map(|m| m.start()),
+        };
+        at = at.into_iter().chain(hit).min();
+    }
+    match at {
+        Some(pos) if pos > 80 => {
+            let mut start = pos - 60;
+            while !line.is_char_boundary(start) {
+                start -= 1;
+            }
+            &line[start..]
+        }
+        _ => line,
+    }
+}
+
+/// A line as evidence: cut, with any bearer-shaped value masked (the runner masks the
+/// grader's own secrets; these it does not know).
+fn shown(s: &str) -> String {
+    cut(&bearer_shaped().replace_all(s, "[token]"))
+}
+
 fn cut(s: &str) -> String {
     let c: String = s.chars().take(160).collect();
     if c.len() < s.len() { format!("{c}…") } else { c }
 }
 
 /// Lines holding a forbidden value: (line number, which one).
-pub fn leaks(lines: &[&str], secrets: &[String], forbid: &[Pattern]) -> Vec<(usize, String)> {
+/// `secrets`: None when the check does not forbid secrets (then bearer shapes are allowed too).
+pub fn leaks(lines: &[&str], secrets: Option<&[String]>, forbid: &[Pattern]) -> Vec<(usize, String)> {
+    let forbid_secrets = secrets.is_some();
+    let secrets = secrets.unwrap_or_default();
     let mut out = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         // Short values would match by accident; a real secret or token is longer.
         if secrets.iter().filter(|s| s.len() >= 8).any(|s| line.contains(s.as_str())) {
             out.push((i + 1, "a secret or a bearer token the grader sent".to_string()));
+        } else if forbid_secrets && bearer_shaped().is_match(line) {
+            // A token the grader did not mint (one the service was sent by someone else, or
+            // made itself) is as replayable from a log as the grader's own.
+            out.push((i + 1, "a bearer token (a JWT or an Authorization header value)".to_string()));
         } else if let Some(p) = forbid.iter().find(|p| match p {
             Pattern::Exact(text) => line.contains(text.as_str()),
             Pattern::Regex(r) => r.is_match(line),
@@ -276,18 +326,18 @@ pub async fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
     }
     if spec.forbid_secrets || !spec.forbid.is_empty() {
         let forbid: Vec<Pattern> = spec.forbid.iter().filter_map(|f| Pattern::parse(f).ok()).collect();
-        let secrets = if spec.forbid_secrets { ctx.secrets.clone() } else { Vec::new() };
+        let secrets = spec.forbid_secrets.then(|| ctx.secrets.clone());
         let found = output.with_lines(|all| {
             let lines: Vec<&str> = all.iter().map(|(_, l)| l.as_str()).collect();
-            leaks(&lines, &secrets, &forbid)
+            leaks(&lines, secrets.as_deref(), &forbid)
                 .into_iter()
-                .map(|(n, what)| (n, what, cut(lines[n - 1])))
+                .map(|(n, what)| (n, what, shown(around(lines[n - 1], &secrets, &forbid))))
                 .collect::<Vec<_>>()
         });
         for (n, what, line) in found.iter().take(5) {
             problems.push(Evidence::Assert {
                 what: format!("output line {n}"),
-                expected: format!("no {what}"),
+                expected: format!("a line without {what}"),
                 actual: line.clone(), // the runner redacts the secret itself out of the report
             });
         }
@@ -405,7 +455,22 @@ mod tests {
         let lines = ["ok", "config {\"jwtSecret\":\"s3cret-value\"}", "authorization: Bearer abc", "short x"];
         let secrets = vec!["s3cret-value".to_string(), "x".to_string()];
         let forbid = vec![Pattern::parse("~(?i)bearer ").unwrap(), Pattern::parse("ok").unwrap()];
-        let found = leaks(&lines, &secrets, &forbid);
+        let found = leaks(&lines, Some(&secrets), &forbid);
         assert_eq!(found.iter().map(|(n, _)| *n).collect::<Vec<_>>(), vec![1, 2, 3], "{found:?}");
+    }
+
+    #[test]
+    fn bearer_shaped_values_leak_even_when_the_grader_did_not_mint_them() {
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJzb21lb25lIn0.c2lnbmF0dXJl";
+        let lines = [
+            format!("{{\"authorization\":\"Bearer {jwt}\"}}"),
+            "{\"msg\":\"Authorization: bearer 0123456789abcdefXYZ\"}".to_string(),
+            "{\"msg\":\"token refused\",\"scheme\":\"Bearer\"}".to_string(),
+        ];
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let found = leaks(&lines, Some(&[]), &[]);
+        assert_eq!(found.iter().map(|(n, _)| *n).collect::<Vec<_>>(), vec![1, 2], "{found:?}");
+        assert!(leaks(&lines, None, &[]).is_empty(), "without forbid_secrets a token shape is not judged");
+        assert!(!shown(lines[0]).contains("eyJ"), "{}", shown(lines[0]));
     }
 }
