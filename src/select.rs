@@ -301,6 +301,14 @@ fn unknown(lab: &Lab, a: &str) -> String {
             lab.id
         );
     }
+    if lab.criteria.iter().any(|c| c.id == a) {
+        let of: Vec<&str> = lab.checks.iter().filter(|c| c.criterion == a).map(|c| c.id.as_str()).collect();
+        return format!(
+            "--only {a}: {a:?} is a criterion of lab {}, not a check; its checks are: {}",
+            lab.id,
+            of.join(", ")
+        );
+    }
     let ids: Vec<&str> = lab.checks.iter().map(|c| c.id.as_str()).collect();
     let hint = crate::lint::suggest::closest(a, ids.iter().copied())
         .map(|c| format!("; did you mean {c:?}?"))
@@ -413,6 +421,8 @@ mod tests {
         let e = resolve(&l, &["seed-invoices".to_string()]).unwrap_err();
         assert!(e.contains("is a step of lab 05-indexing, not a check"), "{e}");
         assert!(resolve(&l, &[]).is_err());
+        let e = resolve(&l, &["read-pattern".to_string()]).unwrap_err();
+        assert!(e.contains("is a criterion of lab 05-indexing, not a check; its checks are: hot-query-index"), "{e}");
     }
 
     #[test]
