@@ -11,7 +11,7 @@ use crate::service::{Service, StartError};
 use crate::spec::Lab;
 use crate::spec::lab::Step;
 use crate::steps::{self, StepSpec};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub struct RunOptions {
     /// Grade a service that is already running here instead of starting one.
@@ -149,8 +149,12 @@ pub async fn run_lab(
             outcome,
             duration: t.elapsed(),
         };
+        let failed = record.outcome.verdict == Verdict::Fail;
         reporter.on_event(&Event::CheckFinished(Box::new(record.clone())));
         records.push(record);
+        if failed && needs == Needs::Service {
+            host.settle().await;
+        }
     }
     for step in steps {
         let rec = run_step(step, &mut host, &mut ctx, reporter).await?;
@@ -351,6 +355,17 @@ struct Host {
 }
 
 impl Host {
+    /// After a failed check, give a service that is going down a moment to be
+    /// reaped: a crash closes its sockets just before the process can be waited for, and the
+    /// next check should hear "the service exited", not "could not connect".
+    async fn settle(&mut self) {
+        let Some(service) = self.service.as_mut() else { return };
+        let until = Instant::now() + Duration::from_millis(100);
+        while service.try_exit().is_none() && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     /// Get the service into the state a check needs. `Some(outcome)` when the check cannot
     /// run because the service would not start.
     async fn prepare(
