@@ -39,7 +39,7 @@ pub fn parse_operation(op: &str) -> Result<(String, String), String> {
 }
 
 /// Path templates compare equal whatever their parameter names: `/a/{id}` ~ `/a/{invoiceId}`.
-fn same_route(a: &str, b: &str) -> bool {
+pub fn same_route(a: &str, b: &str) -> bool {
     let norm = |s: &str| {
         s.trim_end_matches('/')
             .split('/')

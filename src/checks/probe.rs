@@ -394,7 +394,7 @@ fn models(spec: &Spec, ctx: &Ctx<'_>, doc: Option<&Value>) -> Result<Models, Out
         && let Some(d) = doc
     {
         for (method, route) in openapi::operations(d) {
-            if models.iter().any(|m| m.method.eq_ignore_ascii_case(&method) && same_route(&m.route, &route)) {
+            if models.iter().any(|m| m.method.eq_ignore_ascii_case(&method) && openapi::same_route(&m.route, &route)) {
                 continue;
             }
             let fields = openapi::request_body_schema(d, &method, &route).map(|s| probe::fields_of(&s));
@@ -413,17 +413,6 @@ fn query_fields(doc: &Value, method: &str, route: &str) -> Vec<probe::Field> {
         .filter(|(_, at, _)| at == "query")
         .map(|(name, _, schema)| probe::Field { name, ty: probe::ty_of(&schema), required: false })
         .collect()
-}
-
-fn same_route(a: &str, b: &str) -> bool {
-    let norm = |s: &str| {
-        s.trim_end_matches('/')
-            .split('/')
-            .map(|seg| if seg.starts_with('{') { "{}" } else { seg })
-            .collect::<Vec<_>>()
-            .join("/")
-    };
-    norm(a) == norm(b)
 }
 
 /// A curl line for a probe's request: the body through `printf`, so any byte (a NUL escape,
