@@ -1,7 +1,8 @@
-//! Runs one lab: start the service (or use `--url`), run each check in spec order, stop the
-//! service, score. Everything it learns goes out as events.
+//! Runs one lab: start the service (or use `--url`), run each check in spec order (a check
+//! that reads the whole run's output last), stop the service, score. Everything it learns
+//! goes out as events.
 
-use crate::checks::{Ctx, DbHandle, Evidence, Needs, Outcome, Verdict};
+use crate::checks::{CheckSpec, Ctx, DbHandle, Evidence, Needs, Outcome, Verdict};
 use crate::config::Config;
 use crate::db::provision::{self, Provision};
 use crate::error::Error;
@@ -48,6 +49,17 @@ pub async fn check_target(url: &url::Url, allow_remote: bool) -> Result<(), Erro
 }
 
 pub async fn run_lab(
+    lab: &Lab,
+    config: &Config,
+    opts: &RunOptions,
+    reporter: &mut dyn Reporter,
+) -> Result<LabReport, Error> {
+    // Every instance of the service the run starts keeps its output for the checks that judge
+    // the whole run (`logs` with scope = "run").
+    crate::service::RunOutputs::default().recording(run_recorded(lab, config, opts, reporter)).await
+}
+
+async fn run_recorded(
     lab: &Lab,
     config: &Config,
     opts: &RunOptions,
@@ -105,8 +117,16 @@ pub async fn run_lab(
     // judge a state the lab did not set up; they end with this instead.
     let mut blocked: Option<Blocked> = None;
     let mut steps = lab.steps.iter().peekable();
-    for (index, check) in lab.checks.iter().enumerate() {
-        while let Some(step) = steps.next_if(|s| s.before == index) {
+    // A check that judges the whole run's output runs after every other check and step, so it
+    // sees all of it and every token minted; its record keeps its place in the lab.
+    let last = |i: usize| matches!(&lab.checks[i].spec, CheckSpec::Logs(s) if s.whole_run());
+    let n = lab.checks.len();
+    let order: Vec<usize> = (0..n).filter(|&i| !last(i)).chain((0..n).filter(|&i| last(i))).collect();
+    let mut placed: Vec<usize> = Vec::new();
+    for index in order {
+        let check = &lab.checks[index];
+        let at = if last(index) { usize::MAX } else { index };
+        while let Some(step) = steps.next_if(|s| s.before <= at) {
             let rec = run_step(step, &mut host, &mut ctx, reporter).await?;
             if rec.outcome.verdict != Verdict::Pass && blocked.as_ref().is_none_or(|b| b.only.is_some()) {
                 blocked = Some(Blocked::after(step, &rec));
@@ -151,7 +171,9 @@ pub async fn run_lab(
         };
         let failed = record.outcome.verdict == Verdict::Fail;
         reporter.on_event(&Event::CheckFinished(Box::new(record.clone())));
-        records.push(record);
+        let pos = placed.iter().filter(|&&i| i < index).count();
+        placed.insert(pos, index);
+        records.insert(pos, record);
         if failed && needs == Needs::Service {
             host.settle().await;
         }

@@ -71,6 +71,43 @@ impl Output {
     }
 }
 
+/// The output of every instance of the service a lab run starts — the shared one, each start
+/// after a restart, and those `startup` and `shutdown` checks start themselves — in the order
+/// they started, so a check that judges the whole run can read all of it.
+#[derive(Clone, Default)]
+pub struct RunOutputs(Arc<Mutex<Vec<(String, Output)>>>);
+
+tokio::task_local! {
+    static RUN_OUTPUTS: RunOutputs;
+}
+
+impl RunOutputs {
+    /// Run `fut` with every instance it starts recorded here.
+    pub async fn recording<F: std::future::Future>(&self, fut: F) -> F::Output {
+        RUN_OUTPUTS.scope(self.clone(), fut).await
+    }
+
+    /// The instances the running lab has started so far, each with a name (none outside a
+    /// run that records).
+    pub fn of_this_run() -> Vec<(String, Output)> {
+        RUN_OUTPUTS.try_with(|r| r.0.lock().unwrap_or_else(|e| e.into_inner()).clone()).unwrap_or_default()
+    }
+
+    fn add(&self, overrides: &[(String, Option<String>)], output: Output) {
+        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        // Names only: an override's value may itself be a secret.
+        let changed: Vec<String> = overrides
+            .iter()
+            .map(|(k, v)| if v.is_some() { format!("{k} changed") } else { format!("{k} unset") })
+            .collect();
+        let mut name = format!("start {} of the service", all.len() + 1);
+        if !changed.is_empty() {
+            name.push_str(&format!(" ({})", changed.join(", ")));
+        }
+        all.push((name, output));
+    }
+}
+
 pub struct Service {
     child: Child,
     pgid: Option<i32>,
@@ -176,6 +213,9 @@ impl Service {
             crate::procs::register(p);
         }
         let output = Output::default();
+        if svc.start.as_deref() == Some(command) {
+            let _ = RUN_OUTPUTS.try_with(|r| r.add(env_overrides, output.clone()));
+        }
         if let Some(out) = child.stdout.take() {
             tokio::spawn(pump(out, Stream::Stdout, output.clone()));
         }
@@ -358,6 +398,38 @@ mod tests {
         let tail = out.tail(1);
         assert_eq!(tail.len(), 2);
         assert!(tail[1].contains("first 512 lines (32.0 MiB)") && tail[1].contains("10 later line(s)"), "{}", tail[1]);
+    }
+
+    #[tokio::test]
+    async fn a_recorded_run_keeps_every_start_of_the_service_and_only_those() {
+        let dir = std::env::temp_dir();
+        let src = "[service]\nstart = \"echo started\"\nbase_url = \"http://127.0.0.1:9\"\n";
+        let config = Config::parse(&dir.join("labgrade.toml"), src, &|_| None).unwrap();
+        let run = RunOutputs::default();
+        run.recording(async {
+            let first = Service::spawn(&config, "echo started", &[]).unwrap();
+            let unset = [("JWT_SECRET".to_string(), None), ("PORT".to_string(), Some("1".to_string()))];
+            let second = Service::spawn(&config, "echo started", &unset).unwrap();
+            // Another command (the learner's tests) is not an instance of the service.
+            let tests = Service::spawn(&config, "echo tests", &[]).unwrap();
+            // Let the first one print (a stop before echo ran would lose its line).
+            for _ in 0..300 {
+                if first.output.with_lines(|l| !l.is_empty()) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            for s in [first, second, tests] {
+                s.stop(Duration::from_secs(1)).await;
+            }
+            let all = RunOutputs::of_this_run();
+            let names: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(names, ["start 1 of the service", "start 2 of the service (JWT_SECRET unset, PORT changed)"]);
+            assert_eq!(all[0].1.with_lines(|l| l.to_vec()), vec![(Stream::Stdout, "started".to_string())]);
+        })
+        .await;
+        // Outside a recorded run nothing is kept.
+        assert!(RunOutputs::of_this_run().is_empty());
     }
 
     #[test]

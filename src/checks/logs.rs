@@ -2,12 +2,16 @@
 //! its own requests, each with an `X-Request-Id` of its own making, and finds the JSON lines
 //! that carry it: one of them must have the expected fields, level and status. Lines that
 //! are not JSON are tolerated and counted. `forbid_secrets` fails any line — stdout or
-//! stderr, from the start of the service — that holds the learner's secret or a token the
-//! grader sent.
+//! stderr, from the start of the service — that holds the learner's secret, the database
+//! password, a token the grader sent or captured, or anything shaped like a JWT. With
+//! `scope = "run"` the runner runs the check after every other one, and it reads what every
+//! instance of the service printed during the whole run.
 
 use super::{Ctx, Evidence, Outcome};
 use crate::matching::{Pattern, same_name};
 use crate::request::RequestSpec;
+use crate::service::{Output, RunOutputs, Stream};
+use regex::Regex;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::time::{Duration, Instant};
@@ -20,9 +24,15 @@ pub struct Spec {
     #[serde(default)]
     pub requests: Vec<RequestSpec>,
     pub expect: Option<Expect>,
-    /// No line may contain JWT_SECRET, a database password, or any token minted so far.
+    /// No line may contain JWT_SECRET, a database password, a token minted or captured so
+    /// far, or a JWT-shaped string.
     #[serde(default)]
     pub forbid_secrets: bool,
+    /// Which output `forbid_secrets` and `forbid` read: `"instance"` (the running instance,
+    /// up to this check) or `"run"` (every instance of the whole lab run; the check then runs
+    /// after every other check and step).
+    #[serde(default)]
+    pub scope: Scope,
     /// Text (or `~regex`) no line may contain.
     #[serde(default)]
     pub forbid: Vec<String>,
@@ -31,6 +41,17 @@ pub struct Spec {
     /// How long a line may take to appear after its response.
     #[serde(default = "wait")]
     pub wait_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// What the running instance printed since it (last) started, up to this check.
+    #[default]
+    Instance,
+    /// What every instance of the service printed during the lab run, read after every
+    /// other check and step, with every token the run minted.
+    Run,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
@@ -93,7 +114,17 @@ impl Spec {
         if self.wait_ms > 30_000 {
             return Err("wait_ms is at most 30000".into());
         }
+        if self.whole_run() && self.expect.is_some() {
+            return Err("scope = \"run\" reads the whole run for `forbid_secrets` / `forbid`; `expect` judges this \
+                 check's own requests, so leave scope out there"
+                .into());
+        }
         Ok(())
+    }
+
+    /// Does the runner hold this check back until every other check and step has run?
+    pub fn whole_run(&self) -> bool {
+        self.scope == Scope::Run
     }
 }
 
@@ -184,76 +215,197 @@ pub fn judge(lines: &[&str], id: &str, expect: &Expect, status: Option<u16>) -> 
     })
 }
 
-/// JWTs (`eyJ….eyJ….…`) and `Bearer <credential>` values, wherever they appear in a line.
-fn bearer_shaped() -> &'static regex::Regex {
-    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    RE.get_or_init(|| {
-        regex::Regex::new(
-            r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{16,}",
-        )
-        .expect("a valid regex")
-    })
-}
-
-/// The part of a long line where the first forbidden value sits (a leak at the end of a
-/// request line would otherwise be cut off the evidence).
-fn around<'l>(line: &'l str, secrets: &Option<Vec<String>>, forbid: &[Pattern]) -> &'l str {
-    let mut at = secrets.iter().flatten().filter(|s| s.len() >= 8).filter_map(|s| line.find(s.as_str())).min();
-    if secrets.is_some() {
-        at = at.into_iter().chain(bearer_shaped().find(line).map(|m| m.start())).min();
-    }
-    for p in forbid {
-        let hit = match p {
-            Pattern::Exact(t) => line.find(t.as_str()),
-            Pattern::Regex(r) => r.find(line).map(|m| m.start()),
-        };
-        at = at.into_iter().chain(hit).min();
-    }
-    match at {
-        Some(pos) if pos > 80 => {
-            let mut start = pos - 60;
-            while !line.is_char_boundary(start) {
-                start -= 1;
-            }
-            &line[start..]
-        }
-        _ => line,
-    }
-}
-
-/// A line as evidence: cut, with any bearer-shaped value masked (the runner masks the
-/// grader's own secrets; these it does not know).
-fn shown(s: &str) -> String {
-    cut(&bearer_shaped().replace_all(s, "[token]"))
-}
-
 fn cut(s: &str) -> String {
     let c: String = s.chars().take(160).collect();
     if c.len() < s.len() { format!("{c}…") } else { c }
 }
 
-/// Lines holding a forbidden value: (line number, which one).
-/// `secrets`: None when the check does not forbid secrets (then bearer shapes are allowed too).
-pub fn leaks(lines: &[&str], secrets: Option<&[String]>, forbid: &[Pattern]) -> Vec<(usize, String)> {
-    let forbid_secrets = secrets.is_some();
-    let secrets = secrets.unwrap_or_default();
+/// A value no line may hold, and what it is, for the report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Secret {
+    pub value: String,
+    pub kind: String,
+}
+
+/// One line that holds a secret, a token or a forbidden pattern.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Leak {
+    /// 1-based, within the output of its instance.
+    pub line: usize,
+    pub stream: Stream,
+    /// What the line holds, each kind once, in the order they appear.
+    pub kinds: Vec<String>,
+    /// The line with every secret and token replaced by `[redacted]`, cut around the first.
+    pub shown: String,
+}
+
+/// Shorter values would match by accident; a real secret or token is longer.
+const MIN_SECRET: usize = 8;
+const REDACTED: &str = "[redacted]";
+const JWT_KIND: &str = "a JWT-shaped token";
+const BEARER_KIND: &str = "a bearer credential";
+
+/// A JWT: base64url JSON header and payload (`{"` encodes as `eyJ`), and a signature that
+/// an `alg: none` token leaves empty.
+fn jwt_shape() -> &'static Regex {
+    static RE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"eyJ[A-Za-z0-9_-]{2,}\.eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*").expect("valid regex"))
+}
+
+/// `Bearer ` and 16 or more token characters: an Authorization header's value, whatever the
+/// token's format. The credential is the first group.
+fn bearer_shape() -> &'static Regex {
+    static RE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"(?i:bearer)\s+([A-Za-z0-9._~+/=-]{16,})").expect("valid regex"))
+}
+
+pub fn looks_like_jwt(s: &str) -> bool {
+    jwt_shape().find(s).is_some_and(|m| m.as_str() == s)
+}
+
+/// Where secrets and JWT-shaped strings sit in a line: (byte range, kind), sorted, and
+/// overlapping ranges merged (the first kind names the merged range).
+fn secret_spans(line: &str, secrets: &[Secret]) -> Vec<(std::ops::Range<usize>, String)> {
+    let mut spans: Vec<(std::ops::Range<usize>, String)> = Vec::new();
+    for s in secrets {
+        let mut from = 0;
+        while let Some(at) = line[from..].find(s.value.as_str()) {
+            let start = from + at;
+            spans.push((start..start + s.value.len(), s.kind.clone()));
+            from = start + s.value.len();
+        }
+    }
+    // A token of the list is named as such; a JWT or a bearer credential nobody listed
+    // still counts.
+    let shapes = jwt_shape().find_iter(line).map(|m| (m.range(), JWT_KIND));
+    let bearers = bearer_shape().captures_iter(line).filter_map(|c| c.get(1)).map(|m| (m.range(), BEARER_KIND));
+    for (r, kind) in shapes.chain(bearers).collect::<Vec<_>>() {
+        if !spans.iter().any(|(s, _)| s.start < r.end && r.start < s.end) {
+            spans.push((r, kind.to_string()));
+        }
+    }
+    spans.sort_by_key(|(r, _)| (r.start, std::cmp::Reverse(r.end)));
+    let mut merged: Vec<(std::ops::Range<usize>, String)> = Vec::new();
+    for (r, kind) in spans {
+        match merged.last_mut() {
+            Some((last, _)) if r.start < last.end => last.end = last.end.max(r.end),
+            _ => merged.push((r, kind)),
+        }
+    }
+    merged
+}
+
+/// `line` with every secret of `secrets`, every JWT-shaped string and every bearer
+/// credential replaced by `[redacted]`.
+pub fn redact_line(line: &str, secrets: &[Secret]) -> String {
+    redact_spans(line, &secret_spans(line, &usable(secrets)))
+}
+
+fn redact_spans(line: &str, spans: &[(std::ops::Range<usize>, String)]) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut at = 0;
+    for (r, _) in spans {
+        out.push_str(&line[at..r.start]);
+        out.push_str(REDACTED);
+        at = r.end;
+    }
+    out.push_str(&line[at..]);
+    out
+}
+
+/// The secrets worth searching for: long enough, each value once (its first kind).
+fn usable(secrets: &[Secret]) -> Vec<Secret> {
+    let mut out: Vec<Secret> = Vec::new();
+    for s in secrets.iter().filter(|s| s.value.len() >= MIN_SECRET) {
+        if !out.iter().any(|o| o.value == s.value) {
+            out.push(s.clone());
+        }
+    }
+    // Longest first: a secret inside a longer one is named by the longer.
+    out.sort_by_key(|s| std::cmp::Reverse(s.value.len()));
+    out
+}
+
+/// Every line holding a secret, a JWT-shaped string or a bearer credential (only when
+/// `secrets` is searched for), or a forbidden pattern. Pure: the verdict is a function of the
+/// lines and the secrets.
+pub fn scan(lines: &[(Stream, String)], secrets: Option<&[Secret]>, forbid: &[Pattern]) -> Vec<Leak> {
+    let secrets = secrets.map(usable);
     let mut out = Vec::new();
-    for (i, line) in lines.iter().enumerate() {
-        // Short values would match by accident; a real secret or token is longer.
-        if secrets.iter().filter(|s| s.len() >= 8).any(|s| line.contains(s.as_str())) {
-            out.push((i + 1, "a secret or a bearer token the grader sent".to_string()));
-        } else if forbid_secrets && bearer_shaped().is_match(line) {
-            // A token the grader did not mint (one the service was sent by someone else, or
-            // made itself) is as replayable from a log as the grader's own.
-            out.push((i + 1, "a bearer token (a JWT or an Authorization header value)".to_string()));
-        } else if let Some(p) = forbid.iter().find(|p| match p {
-            Pattern::Exact(text) => line.contains(text.as_str()),
-            Pattern::Regex(r) => r.is_match(line),
-        }) {
-            out.push((i + 1, p.describe()));
+    for (i, (stream, line)) in lines.iter().enumerate() {
+        let spans = secrets.as_deref().map(|s| secret_spans(line, s)).unwrap_or_default();
+        let mut kinds: Vec<String> = Vec::new();
+        for (_, k) in &spans {
+            if !kinds.contains(k) {
+                kinds.push(k.clone());
+            }
+        }
+        for p in forbid {
+            let hit = match p {
+                Pattern::Exact(text) => line.contains(text.as_str()),
+                Pattern::Regex(r) => r.is_match(line),
+            };
+            if hit {
+                kinds.push(p.describe());
+            }
+        }
+        if kinds.is_empty() {
+            continue;
+        }
+        let shown = redact_spans(line, &spans);
+        let first = spans.first().map_or(0, |(r, _)| r.start);
+        out.push(Leak { line: i + 1, stream: *stream, kinds, shown: around(&shown, first) });
+    }
+    out
+}
+
+/// At most 160 characters of `s` that show byte `at` (the first `[redacted]`) with as much
+/// of the line before it as fits.
+fn around(s: &str, at: usize) -> String {
+    const SHOWN: usize = 160;
+    let before = s[..at.min(s.len())].chars().count();
+    let skip = before.saturating_sub(60).min(s.chars().count().saturating_sub(SHOWN));
+    let body: String = s.chars().skip(skip).take(SHOWN).collect();
+    let head = if skip > 0 { "…" } else { "" };
+    let tail = if skip + body.chars().count() < s.chars().count() { "…" } else { "" };
+    format!("{head}{body}{tail}")
+}
+
+/// What `forbid_secrets` searches for, each with its kind: JWT_SECRET, the database
+/// passwords, every token labgrade minted so far, and captured values that look like tokens.
+fn secrets_of(ctx: &Ctx<'_>) -> Vec<Secret> {
+    let mut out = Vec::new();
+    let mut add = |value: String, kind: &str| out.push(Secret { value, kind: kind.to_string() });
+    if let Some(s) = ctx.config.service_env("JWT_SECRET") {
+        add(s, "JWT_SECRET");
+    }
+    let urls = [
+        ctx.database_url().map(String::from),
+        ctx.config.service_env("DATABASE_URL"),
+        ctx.config.database.as_ref().and_then(|d| d.url.clone()),
+    ];
+    for url in urls.into_iter().flatten() {
+        if let Some(p) = crate::db::password_of(&url).filter(|p| !p.is_empty()) {
+            add(p, "the database password");
+        }
+    }
+    // Minted tokens; the secret and the passwords are in this list too, named above.
+    for s in &ctx.secrets {
+        add(s.clone(), "a bearer token labgrade sent");
+    }
+    for (name, v) in &ctx.vars {
+        if looks_like_jwt(v) || (name.to_ascii_lowercase().contains("token") && v.len() >= 16) {
+            add(v.clone(), &format!("the token captured as {{{{{name}}}}}"));
         }
     }
     out
+}
+
+fn stream_name(s: Stream) -> &'static str {
+    match s {
+        Stream::Stdout => "stdout",
+        Stream::Stderr => "stderr",
+    }
 }
 
 pub async fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
@@ -294,13 +446,21 @@ pub async fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
         // Give the last lines of this check's own requests time to arrive.
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (total, not_json) = output.with_lines(|all| {
-        let not_json = all
-            .iter()
-            .filter(|(_, l)| !l.trim().is_empty() && serde_json::from_str::<Map<String, Value>>(l.trim()).is_err())
-            .count();
-        (all.len(), not_json)
+    // What the leak search reads: this instance so far, or every instance of the run.
+    let outputs: Vec<(String, Output)> = match RunOutputs::of_this_run() {
+        all if spec.whole_run() && !all.is_empty() => all,
+        _ => vec![(String::new(), output.clone())],
+    };
+    let (total, not_json) = outputs.iter().fold((0, 0), |(total, not_json), (_, out)| {
+        out.with_lines(|all| {
+            let n = all
+                .iter()
+                .filter(|(_, l)| !l.trim().is_empty() && serde_json::from_str::<Map<String, Value>>(l.trim()).is_err())
+                .count();
+            (total + all.len(), not_json + n)
+        })
     });
+    let secrets = if spec.forbid_secrets { secrets_of(ctx) } else { Vec::new() };
     let mut problems = Vec::new();
     let mut curl = None;
     for ((prepared, id, status), verdict) in sent.iter().zip(&verdicts) {
@@ -324,33 +484,56 @@ pub async fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
             });
         }
     }
+    let mut leaked = 0;
     if spec.forbid_secrets || !spec.forbid.is_empty() {
         let forbid: Vec<Pattern> = spec.forbid.iter().filter_map(|f| Pattern::parse(f).ok()).collect();
-        let secrets = spec.forbid_secrets.then(|| ctx.secrets.clone());
-        let found = output.with_lines(|all| {
-            let lines: Vec<&str> = all.iter().map(|(_, l)| l.as_str()).collect();
-            leaks(&lines, secrets.as_deref(), &forbid)
-                .into_iter()
-                .map(|(n, what)| (n, what, shown(around(lines[n - 1], &secrets, &forbid))))
-                .collect::<Vec<_>>()
-        });
-        for (n, what, line) in found.iter().take(5) {
-            problems.push(Evidence::Assert {
-                what: format!("output line {n}"),
-                expected: format!("a line without {what}"),
-                actual: line.clone(), // the runner redacts the secret itself out of the report
-            });
+        let searched = spec.forbid_secrets.then_some(secrets.as_slice());
+        for (name, out) in &outputs {
+            for leak in out.with_lines(|all| scan(all, searched, &forbid)) {
+                leaked += 1;
+                if leaked > 5 {
+                    continue;
+                }
+                let of = if outputs.len() > 1 { format!(" of {name}") } else { String::new() };
+                problems.push(Evidence::Assert {
+                    what: format!(
+                        "output line {} ({}){of} holds {}",
+                        leak.line,
+                        stream_name(leak.stream),
+                        leak.kinds.join(" and ")
+                    ),
+                    expected: "no secret and no token".into(),
+                    actual: leak.shown,
+                });
+            }
         }
-        if found.len() > 5 {
-            problems.push(Evidence::Note { text: format!("… and {} more line(s)", found.len() - 5) });
+        if leaked > 5 {
+            problems.push(Evidence::Note { text: format!("… and {} more line(s)", leaked - 5) });
         }
     }
-    let counted = format!("{total} line(s) of output, {not_json} not JSON");
+    let starts =
+        if outputs.len() > 1 { format!(" from {} starts of the service", outputs.len()) } else { String::new() };
+    let counted = format!("{total} line(s) of output{starts}, {not_json} not JSON");
+    // The answers to this check's own requests: the traffic whose lines were searched.
+    let answers = || {
+        let all: Vec<String> = sent
+            .iter()
+            .map(|(p, _, st)| {
+                let st = st.as_ref().map_or_else(|_| "no answer".to_string(), |s| s.to_string());
+                format!("{} {} → {st}", p.method, p.url.path())
+            })
+            .collect();
+        format!("this check's own requests: {}", all.join(", "))
+    };
     if problems.is_empty() {
-        let what = if spec.expect.is_none() {
-            "no line holds a secret or a token".to_string()
-        } else {
+        let what = if spec.expect.is_some() {
             format!("{} request(s) found in the logs by request id", sent.len())
+        } else if spec.whole_run() {
+            let tokens =
+                usable(&secrets).iter().filter(|s| s.kind != "JWT_SECRET" && s.kind != "the database password").count();
+            format!("no line of the whole run holds a secret or a token ({tokens} token(s) searched for)")
+        } else {
+            "no line holds a secret or a token".to_string()
         };
         return Outcome::pass(format!("{what} ({counted})"));
     }
@@ -358,9 +541,18 @@ pub async fn run(spec: &Spec, ctx: &mut Ctx<'_>) -> Outcome {
         Evidence::Assert { what, actual, .. } => format!("{what}: {actual}"),
         _ => String::new(),
     };
-    let tail = output.tail(12);
     let mut out = Outcome::fail(first).with_all(problems.into_iter().skip(1));
-    out = out.with(Evidence::Output { label: format!("last lines of the service's output ({counted})"), lines: tail });
+    if spec.whole_run() {
+        // The offending lines are the evidence; the run's last lines would be another instance's.
+        out = out.with(Evidence::Note { text: format!("read at the end of the run: {counted}") });
+        if !sent.is_empty() {
+            out = out.with(Evidence::Note { text: answers() });
+        }
+    } else {
+        let tail = output.tail(12).iter().map(|l| redact_line(l, &secrets)).collect();
+        out = out
+            .with(Evidence::Output { label: format!("last lines of the service's output ({counted})"), lines: tail });
+    }
     if let Some(c) = curl {
         out = out.with(c);
     }
@@ -450,27 +642,122 @@ mod tests {
         assert_eq!(judge(&[nested], "lg-1", &e, None), Ok(1));
     }
 
+    fn out(lines: &[&str]) -> Vec<(Stream, String)> {
+        lines.iter().map(|l| (Stream::Stdout, l.to_string())).collect()
+    }
+
+    fn secret(value: &str, kind: &str) -> Secret {
+        Secret { value: value.into(), kind: kind.into() }
+    }
+
+    // A token as the grader mints them: header, payload, signature.
+    const TOKEN: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJsYWJncmFkZSJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ";
+
     #[test]
     fn leaks_of_secrets_and_patterns() {
-        let lines = ["ok", "config {\"jwtSecret\":\"s3cret-value\"}", "authorization: Bearer abc", "short x"];
-        let secrets = vec!["s3cret-value".to_string(), "x".to_string()];
+        let lines = out(&["ok", "config {\"jwtSecret\":\"s3cret-value\"}", "authorization: Bearer abc", "short x"]);
+        let secrets = vec![secret("s3cret-value", "JWT_SECRET"), secret("x", "too short")];
         let forbid = vec![Pattern::parse("~(?i)bearer ").unwrap(), Pattern::parse("ok").unwrap()];
-        let found = leaks(&lines, Some(&secrets), &forbid);
-        assert_eq!(found.iter().map(|(n, _)| *n).collect::<Vec<_>>(), vec![1, 2, 3], "{found:?}");
+        let found = scan(&lines, Some(&secrets), &forbid);
+        assert_eq!(found.iter().map(|l| l.line).collect::<Vec<_>>(), vec![1, 2, 3], "{found:?}");
+        assert_eq!(found[1].kinds, vec!["JWT_SECRET"]);
+        assert_eq!(found[1].shown, "config {\"jwtSecret\":\"[redacted]\"}");
+        // Patterns alone: no secret is searched for, so the config line passes.
+        assert_eq!(scan(&lines, None, &forbid).len(), 2);
+    }
+
+    #[test]
+    fn each_leak_names_its_kind_and_stream_and_hides_the_value() {
+        let auth =
+            format!(r#"{{"level":"warn","msg":"request completed","status":404,"authorization":"Bearer {TOKEN}"}}"#);
+        let lines = vec![
+            (Stream::Stdout, r#"{"level":"info","msg":"listening"}"#.to_string()),
+            (Stream::Stdout, auth),
+            (Stream::Stderr, "connecting to postgres://ledger:pg-pass-123@db/ledger".to_string()),
+        ];
+        let secrets = [
+            secret("reference-secret", "JWT_SECRET"),
+            secret("pg-pass-123", "the database password"),
+            secret(TOKEN, "a bearer token labgrade sent"),
+        ];
+        let found = scan(&lines, Some(&secrets), &[]);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!((found[0].line, found[0].stream), (2, Stream::Stdout));
+        assert_eq!(found[0].kinds, vec!["a bearer token labgrade sent"]);
+        assert!(found[0].shown.ends_with(r#""authorization":"Bearer [redacted]"}"#), "{}", found[0].shown);
+        assert!(!found[0].shown.contains("eyJ"), "{}", found[0].shown);
+        assert_eq!((found[1].line, found[1].stream), (3, Stream::Stderr));
+        assert_eq!(found[1].kinds, vec!["the database password"]);
+        assert_eq!(found[1].shown, "connecting to postgres://ledger:[redacted]@db/ledger");
+    }
+
+    #[test]
+    fn a_jwt_nobody_listed_still_counts_and_alg_none_too() {
+        let none = "eyJhbGciOiJub25lIn0.eyJyb2xlIjoib3duZXIifQ.";
+        let lines = out(&[&format!("invalid token {TOKEN}"), &format!("token={none} rejected"), "eyJhbGciOi… (cut)"]);
+        let found = scan(&lines, Some(&[]), &[]);
+        assert_eq!(found.iter().map(|l| l.line).collect::<Vec<_>>(), vec![1, 2], "{found:?}");
+        assert_eq!(found[0].kinds, vec![JWT_KIND]);
+        assert_eq!(found[0].shown, "invalid token [redacted]");
+        assert_eq!(found[1].shown, "token=[redacted] rejected");
+        assert!(looks_like_jwt(TOKEN) && looks_like_jwt(none) && !looks_like_jwt("not-a.jwt"));
+        // Without forbid_secrets, a JWT is not searched for.
+        assert!(scan(&lines, None, &[]).is_empty());
     }
 
     #[test]
     fn bearer_shaped_values_leak_even_when_the_grader_did_not_mint_them() {
         let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJzb21lb25lIn0.c2lnbmF0dXJl";
-        let lines = [
-            format!("{{\"authorization\":\"Bearer {jwt}\"}}"),
-            "{\"msg\":\"Authorization: bearer 0123456789abcdefXYZ\"}".to_string(),
-            "{\"msg\":\"token refused\",\"scheme\":\"Bearer\"}".to_string(),
-        ];
-        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
-        let found = leaks(&lines, Some(&[]), &[]);
-        assert_eq!(found.iter().map(|(n, _)| *n).collect::<Vec<_>>(), vec![1, 2], "{found:?}");
-        assert!(leaks(&lines, None, &[]).is_empty(), "without forbid_secrets a token shape is not judged");
-        assert!(!shown(lines[0]).contains("eyJ"), "{}", shown(lines[0]));
+        let lines = out(&[
+            &format!("{{\"authorization\":\"Bearer {jwt}\"}}"),
+            "{\"msg\":\"Authorization: bearer 0123456789abcdefXYZ\"}",
+            "{\"msg\":\"token refused\",\"scheme\":\"Bearer\"}",
+            "{\"msg\":\"send an Authorization: Bearer <token> header\"}",
+        ]);
+        let found = scan(&lines, Some(&[]), &[]);
+        assert_eq!(found.iter().map(|l| l.line).collect::<Vec<_>>(), vec![1, 2], "{found:?}");
+        assert_eq!(found[0].kinds, vec![JWT_KIND]);
+        assert_eq!(found[0].shown, "{\"authorization\":\"Bearer [redacted]\"}");
+        assert_eq!(found[1].kinds, vec![BEARER_KIND]);
+        assert_eq!(found[1].shown, "{\"msg\":\"Authorization: bearer [redacted]\"}");
+        assert!(scan(&lines, None, &[]).is_empty(), "without forbid_secrets a token shape is not judged");
+    }
+
+    #[test]
+    fn a_long_line_is_shown_around_its_first_secret() {
+        let line = format!("{}{TOKEN}{}", "a".repeat(300), "b".repeat(300));
+        let found = scan(&out(&[&line]), Some(&[secret(TOKEN, "a bearer token labgrade sent")]), &[]);
+        let shown = &found[0].shown;
+        assert!(shown.starts_with('…') && shown.ends_with('…') && shown.contains("[redacted]"), "{shown}");
+        assert!(shown.chars().count() <= 162, "{shown}");
+        // Near the end of the line, the window ends with it and shows more of what came before.
+        let at_end = format!("{}{TOKEN}", "a".repeat(300));
+        let found = scan(&out(&[&at_end]), Some(&[secret(TOKEN, "a bearer token labgrade sent")]), &[]);
+        let shown = &found[0].shown;
+        assert!(shown.starts_with('…') && shown.ends_with("a[redacted]"), "{shown}");
+        assert_eq!(shown.chars().count(), 161, "{shown}");
+    }
+
+    #[test]
+    fn overlapping_and_repeated_secrets_are_all_hidden() {
+        // The password inside the URL that is also listed, twice on one line.
+        let secrets = [secret("hunter2-long", "the database password"), secret("u:hunter2-long@h", "a secret")];
+        let found = scan(&out(&["u:hunter2-long@h and hunter2-long again"]), Some(&secrets), &[]);
+        assert_eq!(found[0].shown, "[redacted] and [redacted] again");
+        assert_eq!(found[0].kinds, vec!["a secret", "the database password"]);
+        assert_eq!(redact_line("x hunter2-long y", &secrets), "x [redacted] y");
+    }
+
+    #[test]
+    fn scope_run_is_for_leaks_only() {
+        let spec = |scope: &str, expect: bool| -> Result<(), String> {
+            let expect = if expect { r#"expect = { fields = ["msg"] }"# } else { "forbid_secrets = true" };
+            let text = format!("requests = [{{ path = \"/x\" }}]\nscope = \"{scope}\"\n{expect}");
+            toml::from_str::<Spec>(&text).map_err(|e| e.to_string())?.validate()
+        };
+        assert!(spec("run", false).is_ok());
+        assert!(spec("instance", true).is_ok());
+        assert!(spec("run", true).unwrap_err().contains("scope"));
+        assert!(spec("everything", false).is_err());
     }
 }
