@@ -213,7 +213,7 @@ fn uuid_upper(runner: &mut TestRunner) -> String {
 }
 
 /// Every input to send to one operation, in a fixed order for a given seed.
-fn cases_for(op_index: usize, op: &OpModel, runner: &mut TestRunner, random: usize) -> Vec<Mutation> {
+fn cases_for(op: &OpModel, runner: &mut TestRunner, random: usize) -> Vec<Mutation> {
     let mut out = Vec::new();
     if let Some(body) = &op.body {
         for f in &body.fields {
@@ -276,7 +276,6 @@ fn cases_for(op_index: usize, op: &OpModel, runner: &mut TestRunner, random: usi
         out.push(Mutation::QueryTwice { name: name.clone() });
     }
     out.push(Mutation::Query { name: "zzUnknown".into(), raw: "1".into() });
-    let _ = op_index;
     out
 }
 
@@ -312,8 +311,7 @@ fn whole_bodies(op: &OpModel) -> Vec<Mutation> {
 /// unprobed), deterministic for a seed. `random` seeded random values per body field.
 pub fn generate(ops: &[OpModel], seed: u64, random: usize) -> Vec<Case> {
     let mut runner = runner(seed);
-    let per_op: Vec<Vec<Mutation>> =
-        ops.iter().enumerate().map(|(i, op)| cases_for(i, op, &mut runner, random)).collect();
+    let per_op: Vec<Vec<Mutation>> = ops.iter().map(|op| cases_for(op, &mut runner, random)).collect();
     let longest = per_op.iter().map(Vec::len).max().unwrap_or(0);
     let mut out = Vec::new();
     for k in 0..longest {
